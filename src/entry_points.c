@@ -1,0 +1,435 @@
+/* The .Call entry points: each checks the types and lengths it is given,
+ * builds the plain-C structures, calls a core and maps fault codes to R
+ * errors. Nothing passed from R can crash the process through here. */
+
+#include <math.h>
+#include <string.h>
+#include <limits.h>
+#include <R.h>
+#include <Rinternals.h>
+#include <cli/progress.h>
+#include "mirrorflow.h"
+#include "entry_points.h"
+
+static const double *real_arg(SEXP x, const char *name, R_xlen_t len)
+{
+  if (TYPEOF(x) != REALSXP) error("'%s' must be a double vector", name);
+  if (len >= 0 && XLENGTH(x) != len)
+    error("'%s' must have length %lld, not %lld", name, (long long) len,
+          (long long) XLENGTH(x));
+  return REAL(x);
+}
+
+static const int *int_arg(SEXP x, const char *name, R_xlen_t len)
+{
+  if (TYPEOF(x) != INTSXP) error("'%s' must be an integer vector", name);
+  if (len >= 0 && XLENGTH(x) != len)
+    error("'%s' must have length %lld, not %lld", name, (long long) len,
+          (long long) XLENGTH(x));
+  return INTEGER(x);
+}
+
+/* ---- maps ------------------------------------------------------------ */
+
+static int custom_callback(void *ctx, int what, const double *in,
+                           double *out, int n)
+{
+  SEXP fun = (SEXP) ctx;
+  SEXP x = PROTECT(allocVector(REALSXP, n));
+  if (n > 0) memcpy(REAL(x), in, sizeof(double) * n);
+  SEXP w = PROTECT(ScalarInteger(what));
+  SEXP call = PROTECT(lang3(fun, w, x));
+  SEXP r = PROTECT(eval(call, R_GlobalEnv));
+  int rc = MF_OK;
+  if (TYPEOF(r) != REALSXP || XLENGTH(r) != n) rc = MF_ERR_CUSTOM;
+  else if (n > 0) memcpy(out, REAL(r), sizeof(double) * n);
+  UNPROTECT(4);
+  return rc;
+}
+
+/* One map from a length-5 column (family, p, q, beta, horizon exponent) and
+ * an R function for custom maps. */
+static void parse_map(const double *col, SEXP fun, mf_map *m, const char *arg)
+{
+  double fam = col[0];
+  if (!(fam >= 0 && fam <= MF_CUSTOM) || fam != floor(fam))
+    error("'%s' holds an unknown mirror-map family code", arg);
+  m->family = (int) fam;
+  m->p = col[1];
+  m->q = col[2];
+  m->beta = col[3];
+  m->hexp = col[4];
+  m->cb = NULL;
+  m->ctx = NULL;
+  switch (m->family) {
+  case MF_PNORM:
+    if (!(m->p > 1 && isfinite(m->p))) error("'%s': 'p' must exceed 1", arg);
+    break;
+  case MF_HYPENTROPY:
+    if (!(m->beta > 0 && isfinite(m->beta)))
+      error("'%s': 'beta' must be positive and finite", arg);
+    break;
+  case MF_POWERS:
+    if (!(m->p > 1 && m->q > m->p && isfinite(m->q)))
+      error("'%s': powers need 1 < p < q", arg);
+    break;
+  case MF_CUSTOM:
+    if (!isFunction(fun)) error("'%s': a custom map needs a function", arg);
+    if (!(m->hexp > 0)) error("'%s': custom horizon exponent must be > 0", arg);
+    m->cb = custom_callback;
+    m->ctx = (void *) fun;
+    break;
+  }
+}
+
+static mf_map *parse_maps(SEXP maps, SEXP custom, int L)
+{
+  const double *mp = real_arg(maps, "maps", 5 * (R_xlen_t) L);
+  if (TYPEOF(custom) != VECSXP || XLENGTH(custom) != L)
+    error("'custom' must be a list of length %d", L);
+  mf_map *m = (mf_map *) R_alloc(L, sizeof(mf_map));
+  for (int l = 0; l < L; l++)
+    parse_map(mp + 5 * l, VECTOR_ELT(custom, l), m + l, "maps");
+  return m;
+}
+
+SEXP mf_map_apply(SEXP map, SEXP fun, SEXP what, SEXP x)
+{
+  mf_map m;
+  parse_map(real_arg(map, "map", 5), fun, &m, "map");
+  const int *w = int_arg(what, "what", 1);
+  if (*w < 0 || *w > 3) error("'what' must be 0, 1, 2 or 3");
+  const double *xx = real_arg(x, "x", -1);
+  if (XLENGTH(x) > INT_MAX) error("'x' is too long");
+  int n = (int) XLENGTH(x);
+  SEXP out = PROTECT(allocVector(REALSXP, n));
+  int rc = mf_map_eval(&m, *w, xx, REAL(out), n);
+  if (rc) error("%s", mf_fault_message(rc));
+  UNPROTECT(1);
+  return out;
+}
+
+SEXP mf_gauge_vec(SEXP x, SEXP p)
+{
+  const double *xx = real_arg(x, "x", -1);
+  const double *pp = real_arg(p, "p", 1);
+  if (!(*pp >= 1)) error("'p' must be at least 1");
+  if (XLENGTH(x) > INT_MAX) error("'x' is too long");
+  return ScalarReal(mf_gauge(xx, (int) XLENGTH(x), *pp));
+}
+
+/* ---- networks -------------------------------------------------------- */
+
+/* Fills net from netspec (type, activation, slope, nout, loss) and widths;
+ * data pointers are left NULL. */
+static void parse_net(SEXP netspec, SEXP widths, mf_net *net)
+{
+  const double *ns = real_arg(netspec, "netspec", 5);
+  if (TYPEOF(widths) != INTSXP) error("'widths' must be an integer vector");
+  R_xlen_t nw = XLENGTH(widths);
+  const int *w = INTEGER(widths);
+  memset(net, 0, sizeof(*net));
+  if (!(ns[0] == MF_NET_DENSE || ns[0] == MF_NET_DIAGONAL))
+    error("'netspec' has an unknown network type");
+  net->type = (int) ns[0];
+  if (!(ns[1] == MF_ACT_RELU || ns[1] == MF_ACT_LEAKY ||
+        ns[1] == MF_ACT_LINEAR))
+    error("'netspec' has an unknown activation");
+  net->activation = (int) ns[1];
+  if (!isfinite(ns[2])) error("'netspec' slope must be finite");
+  net->slope = ns[2];
+  if (!(ns[4] == MF_LOSS_EXP || ns[4] == MF_LOSS_LOGISTIC))
+    error("'netspec' has an unknown loss");
+  net->loss = (int) ns[4];
+  if (nw < 2 || nw > MF_MAX_LAYERS + 1)
+    error("'widths' must have between 2 and %d entries", MF_MAX_LAYERS + 1);
+  for (R_xlen_t i = 0; i < nw; i++)
+    if (w[i] == NA_INTEGER || w[i] < 1)
+      error("'widths' must be positive integers");
+  net->widths = w;
+  int *off;
+  double total = 0;
+  if (net->type == MF_NET_DIAGONAL) {
+    if (nw != 2 || w[1] != 1) error("a diagonal network has widths c(d, 1)");
+    net->nlayers = 2;
+    off = (int *) R_alloc(3, sizeof(int));
+    off[0] = 0;
+    off[1] = w[0];
+    total = 2.0 * w[0];
+    off[2] = (int) fmin(total, INT_MAX);
+  } else {
+    net->nlayers = (int) nw - 1;
+    off = (int *) R_alloc(nw, sizeof(int));
+    off[0] = 0;
+    for (int l = 1; l < nw; l++) {
+      total += (double) w[l] * w[l - 1];
+      off[l] = (int) fmin(total, INT_MAX);
+    }
+  }
+  if (total > INT_MAX / 16) error("the network has too many parameters");
+  net->offset = off;
+  net->nparam = (int) total;
+  double nout = ns[3];
+  int want = net->type == MF_NET_DIAGONAL ? 1 : w[nw - 1];
+  if (nout != want) error("'netspec' output width must equal %d", want);
+  net->nout = want;
+}
+
+/* Attaches training data (xt is d x n) and the workspace. */
+static void attach_data(mf_net *net, SEXP xt, SEXP yb, SEXP yc)
+{
+  const double *x = real_arg(xt, "xt", -1);
+  R_xlen_t d = net->widths[0];
+  if (XLENGTH(xt) == 0 || XLENGTH(xt) % d != 0)
+    error("'xt' must hold a positive number of columns of length %lld",
+          (long long) d);
+  R_xlen_t n = XLENGTH(xt) / d;
+  if (n > INT_MAX / 4) error("'xt' has too many columns");
+  if ((double) n * net->nout > (double) INT_MAX / 4 ||
+      (double) n * d > 1e12)
+    error("'xt' is too large");
+  net->n = (int) n;
+  net->xt = x;
+  if (net->nout == 1) {
+    net->yb = real_arg(yb, "yb", n);
+    for (R_xlen_t i = 0; i < n; i++)
+      if (!(net->yb[i] == 1 || net->yb[i] == -1))
+        error("'yb' must hold labels -1 and 1");
+  } else {
+    net->yc = int_arg(yc, "yc", n);
+    for (R_xlen_t i = 0; i < n; i++)
+      if (net->yc[i] == NA_INTEGER || net->yc[i] < 0 ||
+          net->yc[i] >= net->nout)
+        error("'yc' must hold class indices 0 to %d", net->nout - 1);
+  }
+  size_t nd = mf_net_work_doubles(net);
+  double *dw = (double *) R_alloc(nd, sizeof(double));
+  int *iw = (int *) R_alloc(n, sizeof(int));
+  mf_net_attach(net, dw, iw);
+}
+
+SEXP mf_net_evaluate(SEXP xt, SEXP yb, SEXP yc, SEXP netspec, SEXP widths,
+                     SEXP theta)
+{
+  mf_net net;
+  parse_net(netspec, widths, &net);
+  attach_data(&net, xt, yb, yc);
+  const double *th = real_arg(theta, "theta", net.nparam);
+  int np = 0;
+  SEXP g = PROTECT(allocVector(REALSXP, net.nparam)); np++;
+  double logL = mf_net_eval(&net, th, REAL(g));
+  SEXP q = PROTECT(allocVector(REALSXP, net.n)); np++;
+  memcpy(REAL(q), net.q, sizeof(double) * net.n);
+  SEXP f = PROTECT(allocMatrix(REALSXP, net.nout, net.n)); np++;
+  memcpy(REAL(f), net.act, sizeof(double) * net.n * net.nout);
+  SEXP out = PROTECT(allocVector(VECSXP, 4)); np++;
+  SET_VECTOR_ELT(out, 0, ScalarReal(logL));
+  SET_VECTOR_ELT(out, 1, g);
+  SET_VECTOR_ELT(out, 2, q);
+  SET_VECTOR_ELT(out, 3, f);
+  SEXP nm = PROTECT(allocVector(STRSXP, 4)); np++;
+  SET_STRING_ELT(nm, 0, mkChar("log_loss"));
+  SET_STRING_ELT(nm, 1, mkChar("gradient"));
+  SET_STRING_ELT(nm, 2, mkChar("margins"));
+  SET_STRING_ELT(nm, 3, mkChar("scores"));
+  setAttrib(out, R_NamesSymbol, nm);
+  UNPROTECT(np);
+  return out;
+}
+
+SEXP mf_net_predict(SEXP xt, SEXP netspec, SEXP widths, SEXP theta)
+{
+  mf_net net;
+  parse_net(netspec, widths, &net);
+  const double *x = real_arg(xt, "xt", -1);
+  R_xlen_t d = net.widths[0];
+  if (XLENGTH(xt) % d != 0)
+    error("'xt' must hold columns of length %lld", (long long) d);
+  R_xlen_t n = XLENGTH(xt) / d;
+  if (n > INT_MAX / 4 || (double) n * net.nout > (double) INT_MAX)
+    error("'xt' has too many columns");
+  const double *th = real_arg(theta, "theta", net.nparam);
+  int mw = 0;
+  for (int l = 1; l <= net.nlayers; l++)
+    if (net.widths[l] > mw) mw = net.widths[l];
+  size_t ns = net.type == MF_NET_DIAGONAL ? (size_t) d :
+    2 * (size_t) mw * (size_t) n;
+  double *scratch = (double *) R_alloc(ns > 0 ? ns : 1, sizeof(double));
+  SEXP out = PROTECT(allocMatrix(REALSXP, net.nout, (int) n));
+  if (n > 0) mf_net_scores(&net, th, x, (int) n, scratch, REAL(out));
+  UNPROTECT(1);
+  return out;
+}
+
+SEXP mf_net_balances(SEXP netspec, SEXP widths, SEXP maps, SEXP custom,
+                     SEXP theta)
+{
+  mf_net net;
+  parse_net(netspec, widths, &net);
+  mf_map *m = parse_maps(maps, custom, net.nlayers);
+  const double *th = real_arg(theta, "theta", net.nparam);
+  int nh = mf_net_balance(&net, NULL, NULL, NULL, NULL, NULL);
+  SEXP b = PROTECT(allocVector(REALSXP, nh));
+  SEXP s = PROTECT(allocVector(REALSXP, nh));
+  double *dw = (double *) R_alloc(net.nparam, sizeof(double));
+  int rc = mf_net_balance(&net, m, th, REAL(b), REAL(s), dw);
+  if (rc < 0) error("%s", mf_fault_message(-rc));
+  SEXP out = PROTECT(allocVector(VECSXP, 2));
+  SET_VECTOR_ELT(out, 0, b);
+  SET_VECTOR_ELT(out, 1, s);
+  UNPROTECT(3);
+  return out;
+}
+
+SEXP mf_net_horizons(SEXP netspec, SEXP widths, SEXP maps, SEXP theta)
+{
+  mf_net net;
+  parse_net(netspec, widths, &net);
+  const double *mp = real_arg(maps, "maps", 5 * (R_xlen_t) net.nlayers);
+  mf_map *m = (mf_map *) R_alloc(net.nlayers, sizeof(mf_map));
+  for (int l = 0; l < net.nlayers; l++) {
+    /* the gauge needs only the horizon exponent, never a custom function */
+    parse_map(mp + 5 * l, R_NilValue, m + l, "maps");
+  }
+  const double *th = real_arg(theta, "theta", net.nparam);
+  SEXP layers = PROTECT(allocVector(REALSXP, net.nlayers));
+  double tot = mf_net_horizon(&net, m, th, REAL(layers));
+  SEXP out = PROTECT(allocVector(VECSXP, 2));
+  SET_VECTOR_ELT(out, 0, ScalarReal(tot));
+  SET_VECTOR_ELT(out, 1, layers);
+  UNPROTECT(2);
+  return out;
+}
+
+/* ---- flow ------------------------------------------------------------- */
+
+typedef struct {
+  SEXP bar;
+} poll_ctx_t;
+
+static void check_interrupt(void *dummy)
+{
+  R_CheckUserInterrupt();
+}
+
+static int poll_r(void *ctx, double fraction)
+{
+  poll_ctx_t *p = (poll_ctx_t *) ctx;
+  if (p->bar != R_NilValue) cli_progress_set(p->bar, 1000 * fraction);
+  /* an interrupt caught here ends the run with what it has */
+  return !R_ToplevelExec(check_interrupt, NULL);
+}
+
+static void set_names(SEXP x, const char **nm, int n)
+{
+  SEXP s = PROTECT(allocVector(STRSXP, n));
+  for (int i = 0; i < n; i++) SET_STRING_ELT(s, i, mkChar(nm[i]));
+  setAttrib(x, R_NamesSymbol, s);
+  UNPROTECT(1);
+}
+
+SEXP mf_flow(SEXP xt, SEXP yb, SEXP yc, SEXP netspec, SEXP widths, SEXP maps,
+             SEXP custom, SEXP theta0, SEXP control, SEXP progress)
+{
+  int np = 0;
+  mf_net net;
+  parse_net(netspec, widths, &net);
+  mf_map *m = parse_maps(maps, custom, net.nlayers);
+  attach_data(&net, xt, yb, yc);
+  const double *th0 = real_arg(theta0, "theta", net.nparam);
+  const double *cv = real_arg(control, "control", 12);
+  if (TYPEOF(progress) != LGLSXP || XLENGTH(progress) != 1)
+    error("'progress' must be TRUE or FALSE");
+
+  mf_control ctl;
+  if (!(cv[0] == MF_INT_MD || cv[0] == MF_INT_LOSS_SCALED ||
+        cv[0] == MF_INT_ADAPTIVE))
+    error("'control' names an unknown integrator");
+  ctl.integrator = (int) cv[0];
+  ctl.eta = cv[1];
+  ctl.max_steps = cv[2];
+  ctl.target_log_loss = cv[3];
+  ctl.max_log_time = cv[4];
+  ctl.time_limit = cv[5];
+  ctl.rtol = cv[7];
+  ctl.atol = cv[8];
+  ctl.step_up = cv[9];
+  ctl.step_down = cv[10];
+  if (!(ctl.eta > 0 && isfinite(ctl.eta))) error("'eta' must be positive");
+  if (!(ctl.max_steps >= 0)) error("'max_steps' must be non-negative");
+  if (isnan(ctl.target_log_loss) || isnan(ctl.max_log_time) ||
+      !(ctl.time_limit > 0))
+    error("'control' limits must be numbers, 'time_limit' positive");
+  if (!(cv[6] >= 2 && cv[6] <= 1e6)) error("'checkpoints' must be 2 to 1e6");
+  ctl.checkpoints = (int) cv[6];
+  if (!(ctl.rtol > 0 && ctl.atol > 0 && isfinite(ctl.rtol) &&
+        isfinite(ctl.atol)))
+    error("'rtol' and 'atol' must be positive");
+  if (!(ctl.step_up >= 1 && ctl.step_down > 1 && isfinite(ctl.step_up) &&
+        isfinite(ctl.step_down)))
+    error("'step_up' must be at least 1 and 'step_down' above 1");
+  ctl.keep_params = cv[11] != 0;
+
+  int P = net.nparam, L = net.nlayers;
+  int nh = mf_net_balance(&net, NULL, NULL, NULL, NULL, NULL);
+  mf_result res;
+  res.cap = 2 * ctl.checkpoints;
+  res.ncol = MF_NCOL_FIXED + L;
+  if (ctl.keep_params && (double) res.cap * P > 5e8)
+    error("'keep_params' would store more than 5e8 numbers");
+  res.rows = (double *) R_alloc((size_t) res.cap * res.ncol, sizeof(double));
+  res.snaps = ctl.keep_params ?
+    (double *) R_alloc((size_t) res.cap * P, sizeof(double)) : NULL;
+  res.balance0 = (double *) R_alloc(nh > 0 ? nh : 1, sizeof(double));
+  res.balance_scale0 = (double *) R_alloc(nh > 0 ? nh : 1, sizeof(double));
+  res.step_size = ctl.eta;
+  double *work = (double *) R_alloc(mf_flow_work(&net), sizeof(double));
+
+  SEXP theta = PROTECT(allocVector(REALSXP, P)); np++;
+  memcpy(REAL(theta), th0, sizeof(double) * P);
+  SEXP state = PROTECT(allocVector(REALSXP, P)); np++;
+
+  poll_ctx_t pc = {R_NilValue};
+  if (LOGICAL(progress)[0] == TRUE) {
+    pc.bar = PROTECT(cli_progress_bar(1000, NULL)); np++;
+  }
+  int rc = mf_flow_run(&net, m, &ctl, REAL(theta), REAL(state), work, &res,
+                       poll_r, &pc);
+  if (pc.bar != R_NilValue) cli_progress_done(pc.bar);
+  if (rc) error("mirror flow failed: %s", mf_fault_message(rc));
+
+  SEXP traj = PROTECT(allocMatrix(REALSXP, res.nrow, res.ncol)); np++;
+  for (int i = 0; i < res.nrow; i++)
+    for (int j = 0; j < res.ncol; j++)
+      REAL(traj)[i + (size_t) j * res.nrow] =
+        res.rows[(size_t) i * res.ncol + j];
+  SEXP snaps = R_NilValue;
+  if (res.snaps) {
+    snaps = PROTECT(allocMatrix(REALSXP, P, res.nrow)); np++;
+    memcpy(REAL(snaps), res.snaps, sizeof(double) * P * res.nrow);
+  }
+  SEXP b0 = PROTECT(allocVector(REALSXP, nh)); np++;
+  if (nh > 0) memcpy(REAL(b0), res.balance0, sizeof(double) * nh);
+
+  const char *nm[] = {"theta", "state", "trajectory", "snapshots", "stop",
+                      "steps", "evals", "rejected", "log_time", "tau",
+                      "log_loss", "step_size", "elapsed", "balance0"};
+  SEXP out = PROTECT(allocVector(VECSXP, 14)); np++;
+  SET_VECTOR_ELT(out, 0, theta);
+  SET_VECTOR_ELT(out, 1, state);
+  SET_VECTOR_ELT(out, 2, traj);
+  SET_VECTOR_ELT(out, 3, snaps);
+  SET_VECTOR_ELT(out, 4, ScalarInteger(res.stop));
+  SET_VECTOR_ELT(out, 5, ScalarReal(res.steps));
+  SET_VECTOR_ELT(out, 6, ScalarReal(res.evals));
+  SET_VECTOR_ELT(out, 7, ScalarReal(res.rejected));
+  SET_VECTOR_ELT(out, 8, ScalarReal(res.log_time));
+  SET_VECTOR_ELT(out, 9, ScalarReal(res.tau));
+  SET_VECTOR_ELT(out, 10, ScalarReal(res.log_loss));
+  SET_VECTOR_ELT(out, 11, ScalarReal(res.step_size));
+  SET_VECTOR_ELT(out, 12, ScalarReal(res.elapsed));
+  SET_VECTOR_ELT(out, 13, b0);
+  set_names(out, nm, 14);
+  UNPROTECT(np);
+  return out;
+}

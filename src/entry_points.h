@@ -1,0 +1,19 @@
+/* The .Call entry points registered in init.c. */
+
+#ifndef MIRRORFLOW_ENTRY_POINTS_H
+#define MIRRORFLOW_ENTRY_POINTS_H
+
+#include <Rinternals.h>
+
+SEXP mf_map_apply(SEXP map, SEXP fun, SEXP what, SEXP x);
+SEXP mf_gauge_vec(SEXP x, SEXP p);
+SEXP mf_net_evaluate(SEXP xt, SEXP yb, SEXP yc, SEXP netspec, SEXP widths,
+                     SEXP theta);
+SEXP mf_net_predict(SEXP xt, SEXP netspec, SEXP widths, SEXP theta);
+SEXP mf_net_balances(SEXP netspec, SEXP widths, SEXP maps, SEXP custom,
+                     SEXP theta);
+SEXP mf_net_horizons(SEXP netspec, SEXP widths, SEXP maps, SEXP theta);
+SEXP mf_flow(SEXP xt, SEXP yb, SEXP yc, SEXP netspec, SEXP widths, SEXP maps,
+             SEXP custom, SEXP theta0, SEXP control, SEXP progress);
+
+#endif

@@ -1,0 +1,205 @@
+/* Shared declarations of mirrorflow's C core: mirror maps, homogeneous
+ * networks, losses and the flow integrators. The cores take plain pointers
+ * and sizes; only the *_call.c wrappers and init.c touch SEXPs. */
+
+#ifndef MIRRORFLOW_H
+#define MIRRORFLOW_H
+
+#include <stddef.h>
+
+/* Deepest network the core handles (weight layers). */
+#define MF_MAX_LAYERS 64
+
+/* Mirror-map families; the integer codes are shared with R/mirror_map.R. */
+enum {
+  MF_EUCLIDEAN = 0,
+  MF_PNORM = 1,
+  MF_HYPENTROPY = 2,
+  MF_POWERS = 3,
+  MF_COSH = 4,
+  MF_CUSTOM = 5
+};
+
+/* A custom map evaluates through a callback: what = 0 potential, 1 mirror,
+ * 2 inverse, 3 balance. The callback writes n values into out and returns 0,
+ * or a nonzero fault code. */
+typedef int (*mf_callback)(void *ctx, int what, const double *in, double *out,
+                           int n);
+
+typedef struct {
+  int family;
+  double p, q, beta;
+  double hexp;     /* horizon exponent: lp with p = hexp, Inf for l-inf */
+  mf_callback cb;
+  void *ctx;
+} mf_map;
+
+/* Fault codes returned by the cores; mf_fault_message() turns them into
+ * text for the wrappers. */
+enum {
+  MF_OK = 0,
+  MF_ERR_NONFINITE = 1,
+  MF_ERR_CUSTOM = 2,
+  MF_ERR_NEWTON = 3,
+  MF_ERR_LAPACK = 4
+};
+
+const char *mf_fault_message(int code);
+
+/* Scalar map functions (built-in families; custom maps go through the
+ * array versions). */
+double mf_phi(const mf_map *m, double x);
+double mf_dphi(const mf_map *m, double x);
+double mf_inv(const mf_map *m, double z);
+double mf_bal(const mf_map *m, double x);
+double mf_curv(const mf_map *m, double x);
+
+/* Array versions: what = 0 potential, 1 mirror, 2 inverse, 3 balance. */
+int mf_map_eval(const mf_map *m, int what, const double *in, double *out,
+                int n);
+
+/* Integration state. For every family except cosh the state is the dual
+ * variable z = phi'(theta); for cosh it is theta itself, because
+ * sinh(theta) overflows long before a flow is over. */
+int mf_state_from_theta(const mf_map *m, const double *theta, double *s,
+                        int n);
+int mf_theta_from_state(const mf_map *m, const double *s, double *theta,
+                        int n);
+/* out = state of (dual(s) + delta). */
+void mf_state_add(const mf_map *m, const double *s, const double *delta,
+                  double scale, double *out, int n);
+
+/* Horizon of a built-in family: exponent p of its lp gauge, +Inf for
+ * l-infinity; custom maps carry the exponent R estimated in hexp. */
+double mf_horizon_exponent(const mf_map *m);
+
+/* ---- networks ------------------------------------------------------- */
+
+enum { MF_ACT_RELU = 0, MF_ACT_LEAKY = 1, MF_ACT_LINEAR = 2 };
+enum { MF_NET_DENSE = 0, MF_NET_DIAGONAL = 1 };
+enum { MF_LOSS_EXP = 0, MF_LOSS_LOGISTIC = 1 };
+
+typedef struct {
+  int type;        /* MF_NET_DENSE or MF_NET_DIAGONAL */
+  int nlayers;     /* weight layers L (2 for the diagonal net) */
+  const int *widths; /* nlayers + 1 entries: d, m_1, ..., m_L */
+  int activation;
+  double slope;    /* leaky ReLU slope */
+  int n;           /* training points */
+  int nout;        /* output width K (1 = binary) */
+  const double *xt; /* d x n, the inputs as columns */
+  const double *yb; /* binary labels +-1, length n (binary nets) */
+  const int *yc;   /* class index 0..K-1, length n (multiclass nets) */
+  int loss;
+  /* parameter layout */
+  int nparam;
+  int *offset;     /* nlayers + 1 offsets into theta */
+  /* workspace, allocated once per run */
+  double *act;     /* pre-activations of every layer, sum_l m_l * n */
+  double *hid;     /* post-activations of hidden layers, sum_{l<L} m_l * n */
+  double *delta;   /* back-propagated errors, max_l m_l * n, twice */
+  double *q;       /* margins, n */
+  double *w;       /* normalised loss weights, n */
+  int *rival;      /* multiclass: index of the strongest wrong class */
+} mf_net;
+
+/* Sizes the workspace needs, in doubles and ints. */
+size_t mf_net_work_doubles(const mf_net *net);
+void mf_net_attach(mf_net *net, double *dwork, int *iwork);
+
+/* Forward pass and margins. */
+void mf_net_forward(mf_net *net, const double *theta);
+/* Scores of new inputs (xt is d x n_new), written to out (nout x n_new). */
+void mf_net_scores(const mf_net *net, const double *theta, const double *xt,
+                   int nnew, double *act_scratch, double *out);
+/* log Loss and the normalised weights w_i = -l'(q_i) / Loss, from net->q. */
+double mf_loss_weights(mf_net *net);
+/* Normalised gradient g = grad Loss / Loss, after forward + loss_weights. */
+void mf_net_backward(mf_net *net, const double *theta, double *g);
+/* All three: returns log Loss. */
+double mf_net_eval(mf_net *net, const double *theta, double *g);
+
+/* Homogeneity degree of the network. */
+int mf_net_degree(const mf_net *net);
+
+/* Hidden-neuron balance quantities, one per hidden neuron. maps holds one
+ * map per layer. Returns the number of hidden neurons; out may be NULL to
+ * ask for the count only. Also fills scale (same length) with the summed
+ * balance function over the neuron's weights, for relative drift. */
+int mf_net_balance(const mf_net *net, const mf_map *maps, const double *theta,
+                   double *out, double *scale, double *dwork);
+
+/* Horizon gauge of theta with one map per layer; per-layer gauges go to
+ * layer_out (may be NULL). */
+double mf_net_horizon(const mf_net *net, const mf_map *maps,
+                      const double *theta, double *layer_out);
+
+/* Gauge of a vector for a single lp exponent (p = Inf: max norm). */
+double mf_gauge(const double *x, int n, double p);
+/* Gauge of a vector split into blocks with their own exponents. */
+double mf_gauge_mixed(const double *x, const int *offset, const double *p,
+                      int nblocks);
+
+/* ---- flow integration ----------------------------------------------- */
+
+enum { MF_INT_MD = 0, MF_INT_LOSS_SCALED = 1, MF_INT_ADAPTIVE = 2 };
+
+/* Stop reasons; the integer codes are shared with R/mirror_flow.R. */
+enum {
+  MF_STOP_NONE = 0,
+  MF_STOP_TARGET = 1,
+  MF_STOP_MAX_STEPS = 2,
+  MF_STOP_MAX_LOG_TIME = 3,
+  MF_STOP_TIME_LIMIT = 4,
+  MF_STOP_INTERRUPT = 5,
+  MF_STOP_STALLED = 6,
+  MF_STOP_NONFINITE = 7
+};
+
+typedef struct {
+  int integrator;
+  double eta;             /* md: real-time step; others: first tau step */
+  double max_steps;
+  double target_log_loss;
+  double max_log_time;
+  double time_limit;      /* seconds */
+  int checkpoints;
+  double rtol, atol;      /* adaptive error tolerances */
+  double step_up, step_down; /* loss-scaled schedule factors */
+  int keep_params;
+} mf_control;
+
+/* Columns of a trajectory row, in order. Per-layer horizon norms follow. */
+enum {
+  MF_COL_STEP, MF_COL_LOG_TIME, MF_COL_TAU, MF_COL_LOG_LOSS, MF_COL_QMIN,
+  MF_COL_HORIZON, MF_COL_QMARGIN, MF_COL_SMOOTHED, MF_COL_ACCURACY,
+  MF_COL_EVALS, MF_COL_DRIFT, MF_COL_STEP_SIZE, MF_NCOL_FIXED
+};
+
+/* Poll: called a few times a second with the fraction done; returns 1 to
+ * stop the run (an interrupt). */
+typedef int (*mf_poll)(void *ctx, double fraction);
+
+typedef struct {
+  /* trajectory buffer: cap rows of ncol, row-major; snapshots cap x nparam */
+  int cap, nrow, ncol;
+  double *rows;
+  double *snaps;
+  double *balance0;       /* initial balance per hidden neuron */
+  double *balance_scale0;
+  /* final state */
+  int stop;
+  double steps, evals, rejected;
+  double log_time, tau, log_loss, step_size, elapsed;
+} mf_result;
+
+/* Runs the flow from theta (overwritten with the final parameters; state
+ * receives the final integration state). work must hold mf_flow_work()
+ * doubles. Returns a fault code (MF_OK when the run itself went well,
+ * whatever made it stop). */
+size_t mf_flow_work(const mf_net *net);
+int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
+                double *theta, double *state, double *work, mf_result *res,
+                mf_poll poll, void *poll_ctx);
+
+#endif

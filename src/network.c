@@ -1,0 +1,294 @@
+/* Homogeneous networks without biases: forward pass, margins, losses in log
+ * space, back-propagated normalised gradients, balance quantities and
+ * horizon gauges. All batched over the training points with BLAS dgemm. */
+
+#define USE_FC_LEN_T
+#include <math.h>
+#include <string.h>
+#include <R_ext/BLAS.h>
+#ifndef FCONE
+#define FCONE
+#endif
+#include "mirrorflow.h"
+
+static int max_width(const mf_net *net)
+{
+  int mx = 0;
+  for (int l = 1; l <= net->nlayers; l++)
+    if (net->widths[l] > mx) mx = net->widths[l];
+  return mx;
+}
+
+size_t mf_net_work_doubles(const mf_net *net)
+{
+  size_t n = (size_t) net->n;
+  if (net->type == MF_NET_DIAGONAL) {
+    size_t d = (size_t) net->widths[0];
+    return n + 2 * d + n + 2 * n;   /* out, w-vector and c, delta, q and w */
+  }
+  size_t hid = 0;
+  for (int l = 1; l < net->nlayers; l++) hid += (size_t) net->widths[l] * n;
+  return (size_t) net->nout * n + hid + 2 * (size_t) max_width(net) * n +
+    2 * n;
+}
+
+void mf_net_attach(mf_net *net, double *dwork, int *iwork)
+{
+  size_t n = (size_t) net->n;
+  double *p = dwork;
+  net->act = p;
+  p += (size_t) net->nout * n;
+  net->hid = p;
+  if (net->type == MF_NET_DIAGONAL) {
+    p += 2 * (size_t) net->widths[0];
+    net->delta = p;
+    p += n;
+  } else {
+    for (int l = 1; l < net->nlayers; l++) p += (size_t) net->widths[l] * n;
+    net->delta = p;
+    p += 2 * (size_t) max_width(net) * n;
+  }
+  net->q = p;
+  p += n;
+  net->w = p;
+  net->rival = iwork;
+}
+
+int mf_net_degree(const mf_net *net)
+{
+  return net->type == MF_NET_DIAGONAL ? 2 : net->nlayers;
+}
+
+static void activate(const mf_net *net, double *a, size_t len)
+{
+  if (net->activation == MF_ACT_RELU) {
+    for (size_t i = 0; i < len; i++) if (a[i] < 0) a[i] = 0;
+  } else if (net->activation == MF_ACT_LEAKY) {
+    double s = net->slope;
+    for (size_t i = 0; i < len; i++) if (a[i] < 0) a[i] *= s;
+  }
+}
+
+/* out (nout x nnew) = network scores of the columns of xt; hidden layers go
+ * through scratch, which holds two buffers of max width x nnew. */
+static void forward_dense(const mf_net *net, const double *theta,
+                          const double *xt, int nnew, double *hid_store,
+                          double *scratch, double *out)
+{
+  const double one = 1, zero = 0;
+  const double *in = xt;
+  int mw = max_width(net);
+  for (int l = 1; l <= net->nlayers; l++) {
+    int mo = net->widths[l], mi = net->widths[l - 1];
+    const double *W = theta + net->offset[l - 1];
+    double *dst;
+    if (l == net->nlayers) dst = out;
+    else if (hid_store) {
+      dst = hid_store;
+      hid_store += (size_t) mo * nnew;
+    } else dst = scratch + (size_t) ((l - 1) % 2) * mw * nnew;
+    F77_CALL(dgemm)("N", "N", &mo, &nnew, &mi, &one, W, &mo, in, &mi, &zero,
+                    dst, &mo FCONE FCONE);
+    if (l < net->nlayers) activate(net, dst, (size_t) mo * nnew);
+    in = dst;
+  }
+}
+
+static void forward_diagonal(const mf_net *net, const double *theta,
+                             const double *xt, int nnew, double *wvec,
+                             double *out)
+{
+  int d = net->widths[0], inc = 1;
+  const double one = 1, zero = 0;
+  const double *u = theta, *v = theta + d;
+  for (int k = 0; k < d; k++) wvec[k] = u[k] * u[k] - v[k] * v[k];
+  F77_CALL(dgemv)("T", &d, &nnew, &one, xt, &d, wvec, &inc, &zero, out, &inc
+                  FCONE);
+}
+
+static void margins(mf_net *net)
+{
+  int n = net->n, K = net->nout;
+  if (K == 1) {
+    for (int i = 0; i < n; i++) net->q[i] = net->yb[i] * net->act[i];
+    return;
+  }
+  for (int i = 0; i < n; i++) {
+    const double *f = net->act + (size_t) i * K;
+    int c = net->yc[i], r = -1;
+    double best = -INFINITY;
+    for (int j = 0; j < K; j++) {
+      if (j == c) continue;
+      if (r < 0 || f[j] > best) {
+        best = f[j];
+        r = j;
+      }
+    }
+    net->rival[i] = r;
+    net->q[i] = f[c] - best;
+  }
+}
+
+void mf_net_forward(mf_net *net, const double *theta)
+{
+  if (net->type == MF_NET_DIAGONAL)
+    forward_diagonal(net, theta, net->xt, net->n, net->hid, net->act);
+  else
+    forward_dense(net, theta, net->xt, net->n, net->hid, NULL, net->act);
+  margins(net);
+}
+
+void mf_net_scores(const mf_net *net, const double *theta, const double *xt,
+                   int nnew, double *scratch, double *out)
+{
+  if (net->type == MF_NET_DIAGONAL)
+    forward_diagonal(net, theta, xt, nnew, scratch, out);
+  else
+    forward_dense(net, theta, xt, nnew, NULL, scratch, out);
+}
+
+static double softplus(double x)
+{
+  return fmax(x, 0) + log1p(exp(-fabs(x)));
+}
+
+/* log(log(1 + exp(-q))), the log of the logistic loss, for any q. */
+static double log_logistic(double q)
+{
+  if (q > 30) return -q - 0.5 * exp(-q);
+  return log(softplus(-q));
+}
+
+double mf_loss_weights(mf_net *net)
+{
+  int n = net->n;
+  double *w = net->w, m = -INFINITY;
+  for (int i = 0; i < n; i++) {
+    w[i] = net->loss == MF_LOSS_EXP ? -net->q[i] : log_logistic(net->q[i]);
+    if (w[i] > m) m = w[i];
+  }
+  if (!isfinite(m)) {
+    for (int i = 0; i < n; i++) w[i] = NAN;
+    return m;
+  }
+  double s = 0;
+  for (int i = 0; i < n; i++) s += exp(w[i] - m);
+  double logL = m + log(s);
+  for (int i = 0; i < n; i++) {
+    /* -l'(q) / Loss: e^{-q} / Loss, or sigmoid(-q) / Loss */
+    double lw = net->loss == MF_LOSS_EXP ? w[i] : -softplus(net->q[i]);
+    w[i] = exp(lw - logL);
+  }
+  return logL;
+}
+
+void mf_net_backward(mf_net *net, const double *theta, double *g)
+{
+  const double one = 1, zero = 0;
+  int n = net->n, K = net->nout, L = net->nlayers;
+
+  if (net->type == MF_NET_DIAGONAL) {
+    int d = net->widths[0], inc = 1;
+    double *dF = net->delta, *c = net->hid + d;
+    for (int i = 0; i < n; i++) dF[i] = -net->w[i] * net->yb[i];
+    F77_CALL(dgemv)("N", &d, &n, &one, net->xt, &d, dF, &inc, &zero, c, &inc
+                    FCONE);
+    for (int k = 0; k < d; k++) {
+      g[k] = 2 * theta[k] * c[k];
+      g[d + k] = -2 * theta[d + k] * c[k];
+    }
+    return;
+  }
+
+  int mw = max_width(net);
+  double *dl = net->delta, *dn = net->delta + (size_t) mw * n;
+  memset(dl, 0, sizeof(double) * (size_t) K * n);
+  if (K == 1) {
+    for (int i = 0; i < n; i++) dl[i] = -net->w[i] * net->yb[i];
+  } else {
+    for (int i = 0; i < n; i++) {
+      dl[(size_t) i * K + net->yc[i]] = -net->w[i];
+      dl[(size_t) i * K + net->rival[i]] = net->w[i];
+    }
+  }
+
+  /* hidden post-activations of layer l live at hid_off[l] */
+  size_t hid_off[MF_MAX_LAYERS + 1];
+  hid_off[1] = 0;
+  for (int l = 2; l < L; l++)
+    hid_off[l] = hid_off[l - 1] + (size_t) net->widths[l - 1] * n;
+
+  for (int l = L; l >= 1; l--) {
+    int mo = net->widths[l], mi = net->widths[l - 1];
+    const double *in = l == 1 ? net->xt : net->hid + hid_off[l - 1];
+    const double *W = theta + net->offset[l - 1];
+    double *gW = g + net->offset[l - 1];
+    F77_CALL(dgemm)("N", "T", &mo, &mi, &n, &one, dl, &mo, in, &mi, &zero, gW,
+                    &mo FCONE FCONE);
+    if (l == 1) break;
+    F77_CALL(dgemm)("T", "N", &mi, &n, &mo, &one, W, &mo, dl, &mo, &zero, dn,
+                    &mi FCONE FCONE);
+    size_t len = (size_t) mi * n;
+    if (net->activation == MF_ACT_RELU) {
+      for (size_t i = 0; i < len; i++) if (!(in[i] > 0)) dn[i] = 0;
+    } else if (net->activation == MF_ACT_LEAKY) {
+      for (size_t i = 0; i < len; i++) if (!(in[i] > 0)) dn[i] *= net->slope;
+    }
+    double *t = dl;
+    dl = dn;
+    dn = t;
+  }
+}
+
+double mf_net_eval(mf_net *net, const double *theta, double *g)
+{
+  mf_net_forward(net, theta);
+  double logL = mf_loss_weights(net);
+  mf_net_backward(net, theta, g);
+  return logL;
+}
+
+int mf_net_balance(const mf_net *net, const mf_map *maps, const double *theta,
+                   double *out, double *scale, double *dwork)
+{
+  if (net->type == MF_NET_DIAGONAL) return 0;
+  int L = net->nlayers, count = 0;
+  for (int l = 1; l < L; l++) count += net->widths[l];
+  if (!out) return count;
+
+  for (int l = 0; l < L; l++) {
+    int len = net->offset[l + 1] - net->offset[l];
+    int rc = mf_map_eval(maps + l, 3, theta + net->offset[l],
+                         dwork + net->offset[l], len);
+    if (rc) return -rc;
+  }
+  int j = 0;
+  for (int l = 1; l < L; l++) {
+    int ml = net->widths[l], mprev = net->widths[l - 1],
+      mnext = net->widths[l + 1];
+    const double *Din = dwork + net->offset[l - 1];
+    const double *Dout = dwork + net->offset[l];
+    for (int r = 0; r < ml; r++, j++) {
+      double sin = 0, sout = 0;
+      for (int c = 0; c < mprev; c++) sin += Din[r + (size_t) c * ml];
+      for (int c = 0; c < mnext; c++) sout += Dout[c + (size_t) r * mnext];
+      out[j] = sin - sout;
+      scale[j] = sin + sout;
+    }
+  }
+  return count;
+}
+
+double mf_net_horizon(const mf_net *net, const mf_map *maps,
+                      const double *theta, double *layer_out)
+{
+  int L = net->nlayers;
+  double p[MF_MAX_LAYERS];
+  for (int l = 0; l < L; l++) {
+    p[l] = mf_horizon_exponent(maps + l);
+    if (layer_out)
+      layer_out[l] = mf_gauge(theta + net->offset[l],
+                              net->offset[l + 1] - net->offset[l], p[l]);
+  }
+  return mf_gauge_mixed(theta, net->offset, p, L);
+}
