@@ -25,6 +25,16 @@
 #'   one (Lyu and Li use \eqn{2^{1/5}} and \eqn{2^{1/10}}).
 #' @param keep_params Keep the parameters at every checkpoint (see
 #'   [snapshots()]).
+#' @param scheme The embedded pair of the adaptive integrator: `"dopri"`,
+#'   the explicit Dormand-Prince 5(4) pair, accurate and cheap per step but
+#'   limited by stability once the flow turns stiff (late, when the loss
+#'   weights concentrate and the mirror map stretches); `"rosenbrock"`, a
+#'   linearly implicit second-order pair (ROS2, a W-method) whose Jacobian
+#'   is the Gauss-Newton part of the Hessian of the log-loss, applied
+#'   through the points of non-negligible loss weight, so that its step can
+#'   grow by orders of magnitude; or `"auto"` (default), which starts with
+#'   `"dopri"` and moves to `"rosenbrock"` once a stiffness test has held
+#'   for 15 steps.
 #' @return An object of class `flow_control`.
 #' @examples
 #' flow_control(target_log_loss = -200, time_limit = 60)
@@ -33,7 +43,9 @@ flow_control <- function(eta = 0.1, max_steps = 1e5, target_log_loss = -100,
                          max_log_time = Inf, time_limit = Inf,
                          checkpoints = 100, rtol = 1e-6, atol = 1e-10,
                          step_up = 2^(1 / 5), step_down = 2^(1 / 10),
-                         keep_params = FALSE) {
+                         keep_params = FALSE,
+                         scheme = c("auto", "rosenbrock", "dopri")) {
+  scheme <- match.arg(scheme)
   out <- list(
     eta = check_number(eta, "eta", lower = 0, strict = TRUE),
     max_steps = check_number(max_steps, "max_steps", lower = 0,
@@ -50,7 +62,8 @@ flow_control <- function(eta = 0.1, max_steps = 1e5, target_log_loss = -100,
     step_up = check_number(step_up, "step_up", lower = 1),
     step_down = check_number(step_down, "step_down", lower = 1,
                              strict = TRUE),
-    keep_params = check_flag(keep_params, "keep_params"))
+    keep_params = check_flag(keep_params, "keep_params"),
+    scheme = scheme)
   if (out$target_log_loss == Inf)
     stop("'target_log_loss' must be below Inf", call. = FALSE)
   if (out$max_log_time == -Inf)
@@ -71,5 +84,6 @@ control_vector <- function(control, integrator) {
     control$eta, control$max_steps, control$target_log_loss,
     control$max_log_time, control$time_limit, control$checkpoints,
     control$rtol, control$atol, control$step_up, control$step_down,
-    as.double(control$keep_params))
+    as.double(control$keep_params),
+    match(control$scheme, c("auto", "rosenbrock", "dopri")) - 1)
 }

@@ -54,7 +54,16 @@ mirror_map <- function(family = c("euclidean", "pnorm", "hypentropy",
                        p = NULL, q = NULL, beta = NULL,
                        potential = NULL, gradient = NULL, inverse = NULL,
                        name = "custom") {
-  family <- match.arg(family)
+  families <- names(family_codes)
+  if (!is.character(family) || length(family) < 1 || anyNA(family))
+    stop(sprintf("'family' must be one of %s, not %s",
+                 paste0('"', families, '"', collapse = ", "),
+                 describe(family)), call. = FALSE)
+  if (length(family) > 1) family <- family[1]
+  if (!family %in% families)
+    stop(sprintf("'family' must be one of %s, not \"%s\"",
+                 paste0('"', families, '"', collapse = ", "), family),
+         call. = FALSE)
   pv <- NA_real_
   qv <- NA_real_
   bv <- NA_real_
@@ -76,7 +85,7 @@ mirror_map <- function(family = c("euclidean", "pnorm", "hypentropy",
                    pv, qv), call. = FALSE)
   } else if (family == "custom") {
     fun <- custom_map_function(potential, gradient, inverse)
-    hz <- estimate_horizon(fun)
+    hz <- estimate_horizon(potential, gradient)
   }
   code <- c(family_codes[[family]], pv, qv, bv, NA_real_)
   out <- structure(list(family = family, p = pv, q = qv, beta = bv,
@@ -204,6 +213,7 @@ horizon <- function(map, theta) {
         stop(sprintf("element %d of 'theta' must be numeric", i),
              call. = FALSE)
     p <- vapply(maps, function(m) m$horizon_p, 0)
+    if (any(vapply(theta, anyNA, TRUE))) return(NA_real_)
     return(gauge_mixed(lapply(theta, as.double), p))
   }
   check_map(map)
@@ -226,8 +236,11 @@ gauge_mixed <- function(blocks, p) {
   f <- function(u) log(sum(A * exp(-p[fin] * u)))
   keep <- A > 0
   if (!any(keep)) return(minf)
-  hi <- max(log(A[keep]) / p[fin][keep]) + 1
-  lo <- min(log(A[keep]) / p[fin][keep]) - 60
+  # at lo one term alone is >= 1; at hi every term is <= 1 / (number of
+  # terms), so the decreasing f changes sign in between
+  lo <- max(log(A[keep]) / p[fin][keep])
+  hi <- max(log(sum(keep) * A[keep]) / p[fin][keep])
+  if (hi <= lo) return(mx * max(exp(lo), minf / mx))
   u <- stats::uniroot(f, c(lo, hi), tol = 1e-14)$root
   mx * max(exp(u), minf / mx)
 }
@@ -260,9 +273,14 @@ custom_map_function <- function(potential, gradient, inverse) {
   probe <- c(-2, -0.5, 0, 0.5, 2)
   g <- dphi(probe)
   phi(probe)
-  if (any(diff(g) <= 0))
-    stop("the custom map's gradient must be strictly increasing",
-         call. = FALSE)
+  grid <- sort(unique(c(-10^seq(-6, 6, by = 0.25), 0,
+                        10^seq(-6, 6, by = 0.25),
+                        seq(-10, 10, by = 0.05))))
+  gg <- suppressWarnings(gradient(grid))
+  ok <- is.finite(gg)
+  if (any(diff(gg[ok]) <= 0))
+    stop(paste("the custom map's gradient must be strictly increasing; it",
+               "is not on a probe grid over [-1e6, 1e6]"), call. = FALSE)
   inv <- if (is.null(inverse)) {
     function(z) monotone_inverse(dphi, z)
   } else {
@@ -279,8 +297,10 @@ custom_map_function <- function(potential, gradient, inverse) {
 
 # Solves gradient(theta) = z for a strictly increasing gradient,
 # vectorised: bracket by doubling, then Newton steps with a difference
-# quotient kept inside the bracket (bisection where Newton would leave it),
-# until the bracket is a few ulps wide.
+# quotient, replaced by the regula-falsi point of the bracket whenever
+# Newton would leave it, and by a bisection (geometric where the bracket
+# spans orders of magnitude on one side of zero) whenever the bracket has
+# not halved; stops when the bracket is a few ulps wide.
 monotone_inverse <- function(grad, z) {
   out <- rep(NA_real_, length(z))
   ok <- is.finite(z)
@@ -302,20 +322,34 @@ monotone_inverse <- function(grad, z) {
       stop("the custom map's inverse could not bracket a dual value",
            call. = FALSE)
   }
-  x <- (lo + hi) / 2
-  for (i in 1:200) {
+  glo <- grad(lo) - zz
+  ghi <- grad(hi) - zz
+  x <- ifelse(glo == 0, lo, ifelse(ghi == 0, hi, (lo + hi) / 2))
+  done <- glo == 0 | ghi == 0
+  eps <- .Machine$double.eps
+  tiny <- 2.2250738585072014e-308
+  for (i in 1:400) {
+    if (all(done)) break
+    width <- hi - lo
     gx <- grad(x) - zz
-    lo <- ifelse(gx < 0, x, lo)
-    hi <- ifelse(gx > 0, x, hi)
-    h <- pmax(abs(x), 1e-300) * 1e-7 + 1e-300
+    done <- done | gx == 0
+    lo <- ifelse(gx < 0 & !done, x, lo)
+    hi <- ifelse(gx > 0 & !done, x, hi)
+    h <- pmax(abs(x) * 1e-7, 1e-300)
     slope <- (grad(x + h) - grad(x - h)) / (2 * h)
     nx <- x - gx / slope
-    inside <- is.finite(nx) & nx > lo & nx < hi
-    nx[!inside] <- (lo[!inside] + hi[!inside]) / 2
-    done <- gx == 0 | abs(hi - lo) <= 4 * .Machine$double.eps * abs(x) |
-      abs(nx - x) <= 2 * .Machine$double.eps * abs(x)
-    x <- ifelse(gx == 0, x, nx)
-    if (all(done)) break
+    # bisect where Newton leaves the bracket or has not halved it; a
+    # bracket on one side of zero spanning orders of magnitude is halved
+    # in log scale, zero counting as the smallest normal double
+    bad <- !is.finite(nx) | nx <= lo | nx >= hi | (hi - lo) > width / 2
+    alo <- pmax(abs(lo), tiny)
+    ahi <- pmax(abs(hi), tiny)
+    geo <- (lo >= 0 & ahi > 16 * alo) | (hi <= 0 & alo > 16 * ahi)
+    mid <- ifelse(geo, ifelse(hi > 0, sqrt(alo) * sqrt(ahi),
+                              -sqrt(alo) * sqrt(ahi)), (lo + hi) / 2)
+    nx[bad] <- mid[bad]
+    done <- done | (hi - lo) <= 4 * eps * pmax(abs(lo), abs(hi))
+    x <- ifelse(done, x, nx)
   }
   out[ok] <- x
   out
@@ -323,17 +357,21 @@ monotone_inverse <- function(grad, z) {
 
 # Horizon of a custom potential from its growth at infinity: the local
 # exponent e(r) = r phi'(r) / phi(r) is fitted as a + b / log(r) over
-# r = 1e2 .. 1e12 (exact for powers, and for x log x up to O(1/log(r)^2));
-# an exponent still climbing past 50 means super-polynomial growth, an
-# l-infinity horizon. Both signs are probed; the larger growth is taken.
-estimate_horizon <- function(fun) {
+# r = 1e2 .. 1e12 (exact for powers, and for x log x up to O(1/log(r)^2)).
+# An exponent still climbing past 50, or a potential that overflows where
+# no power below 50 would, means super-polynomial growth: an l-infinity
+# horizon. Both signs are probed; the larger growth is taken. A growth
+# exponent below 1 is not the growth of a superlinear potential.
+estimate_horizon <- function(potential, gradient) {
   r <- 10^seq(2, 12, by = 0.5)
   est <- function(sgn) {
     x <- sgn * r
-    ph <- fun(0L, x)
-    dp <- fun(1L, x)
+    ph <- suppressWarnings(as.double(potential(x)))
+    dp <- suppressWarnings(as.double(gradient(x)))
     e <- x * dp / ph
-    keep <- is.finite(e) & ph > 0
+    keep <- is.finite(e) & is.finite(ph) & ph > 0
+    over <- !is.finite(ph) | !is.finite(dp)
+    if (any(over) && min(r[over]) < 1e6) return(Inf)
     if (sum(keep) < 3) return(Inf)
     e <- e[keep]
     if (max(e) > 50 && e[length(e)] > e[1]) return(Inf)
@@ -341,6 +379,10 @@ estimate_horizon <- function(fun) {
     stats::coef(stats::lm(e ~ I(1 / lr)))[[1]]
   }
   alpha <- max(est(1), est(-1))
+  if (!(alpha >= 0.98))
+    stop(sprintf(paste("the custom potential must grow at least linearly at",
+                       "infinity; its estimated growth exponent is %.4g"),
+                 alpha), call. = FALSE)
   p <- alpha
   if (is.finite(p) && abs(p - round(p)) < 0.02) p <- round(p)
   if (is.finite(p) && p < 1) p <- 1

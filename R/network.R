@@ -131,25 +131,25 @@ unflatten <- function(net, theta) {
   out
 }
 
-flatten_init <- function(net, init) {
+flatten_init <- function(net, init, arg = "init") {
   dims <- block_dims(net)
   if (!is.list(init) || length(init) != length(dims))
-    stop(sprintf("'init' must be a list of %d weight %s, one per layer",
-                 length(dims), if (net$type == "diagonal") "vectors (u, v)"
+    stop(sprintf("'%s' must be a list of %d weight %s, one per layer",
+                 arg, length(dims), if (net$type == "diagonal") "vectors (u, v)"
                  else "matrices"), call. = FALSE)
   for (l in seq_along(dims)) {
     b <- init[[l]]
     want <- dims[[l]]
     got <- if (is.null(dim(b))) length(b) else dim(b)
     if (!is.numeric(b) || length(got) != length(want) || any(got != want))
-      stop(sprintf("'init' element %d must be %s, not %s", l,
+      stop(sprintf("'%s' element %d must be %s, not %s", arg, l,
                    if (length(want) == 2)
                      sprintf("a %d x %d numeric matrix", want[1], want[2])
                    else sprintf("a numeric vector of length %d", want),
                    if (is.numeric(b)) paste(got, collapse = " x ")
                    else describe(b)), call. = FALSE)
     if (any(!is.finite(b)))
-      stop(sprintf("'init' element %d must be finite", l), call. = FALSE)
+      stop(sprintf("'%s' element %d must be finite", arg, l), call. = FALSE)
   }
   unlist(lapply(init, as.double), use.names = FALSE)
 }
@@ -257,7 +257,7 @@ network_loss <- function(net, x, y, weights,
     stop(sprintf("'x' has %d columns but the network's input width is %d",
                  ncol(x), net$widths[1]), call. = FALSE)
   lab <- encode_labels(y, net, nrow(x))
-  theta <- flatten_init(net, weights)
+  theta <- flatten_init(net, weights, "weights")
   r <- .Call(C_mf_net_evaluate, t(x), lab$yb, lab$yc, net_spec(net, loss),
              net$widths, theta)
   list(log_loss = r$log_loss, gradient = unflatten(net, r$gradient),

@@ -49,7 +49,8 @@ static int custom_callback(void *ctx, int what, const double *in,
 
 /* One map from a length-5 column (family, p, q, beta, horizon exponent) and
  * an R function for custom maps. */
-static void parse_map(const double *col, SEXP fun, mf_map *m, const char *arg)
+static void parse_map(const double *col, SEXP fun, mf_map *m, const char *arg,
+                      int need_fun)
 {
   double fam = col[0];
   if (!(fam >= 0 && fam <= MF_CUSTOM) || fam != floor(fam))
@@ -74,10 +75,11 @@ static void parse_map(const double *col, SEXP fun, mf_map *m, const char *arg)
       error("'%s': powers need 1 < p < q", arg);
     break;
   case MF_CUSTOM:
-    if (!isFunction(fun)) error("'%s': a custom map needs a function", arg);
+    if (need_fun && !isFunction(fun))
+      error("'%s': a custom map needs a function", arg);
     if (!(m->hexp > 0)) error("'%s': custom horizon exponent must be > 0", arg);
-    m->cb = custom_callback;
-    m->ctx = (void *) fun;
+    m->cb = need_fun ? custom_callback : NULL;
+    m->ctx = need_fun ? (void *) fun : NULL;
     break;
   }
 }
@@ -89,14 +91,14 @@ static mf_map *parse_maps(SEXP maps, SEXP custom, int L)
     error("'custom' must be a list of length %d", L);
   mf_map *m = (mf_map *) R_alloc(L, sizeof(mf_map));
   for (int l = 0; l < L; l++)
-    parse_map(mp + 5 * l, VECTOR_ELT(custom, l), m + l, "maps");
+    parse_map(mp + 5 * l, VECTOR_ELT(custom, l), m + l, "maps", 1);
   return m;
 }
 
 SEXP mf_map_apply(SEXP map, SEXP fun, SEXP what, SEXP x)
 {
   mf_map m;
-  parse_map(real_arg(map, "map", 5), fun, &m, "map");
+  parse_map(real_arg(map, "map", 5), fun, &m, "map", 1);
   const int *w = int_arg(what, "what", 1);
   if (*w < 0 || *w > 3) error("'what' must be 0, 1, 2 or 3");
   const double *xx = real_arg(x, "x", -1);
@@ -190,6 +192,13 @@ static void attach_data(mf_net *net, SEXP xt, SEXP yb, SEXP yc)
     error("'xt' is too large");
   net->n = (int) n;
   net->xt = x;
+  if (net->type == MF_NET_DENSE) {
+    /* the inputs by rows too, once per call, for the first-layer gradient */
+    double *xr = (double *) R_alloc((size_t) n * d, sizeof(double));
+    for (R_xlen_t i = 0; i < n; i++)
+      for (R_xlen_t j = 0; j < d; j++) xr[i + j * n] = x[j + i * d];
+    net->x = xr;
+  }
   if (net->nout == 1) {
     net->yb = real_arg(yb, "yb", n);
     for (R_xlen_t i = 0; i < n; i++)
@@ -289,7 +298,7 @@ SEXP mf_net_horizons(SEXP netspec, SEXP widths, SEXP maps, SEXP theta)
   mf_map *m = (mf_map *) R_alloc(net.nlayers, sizeof(mf_map));
   for (int l = 0; l < net.nlayers; l++) {
     /* the gauge needs only the horizon exponent, never a custom function */
-    parse_map(mp + 5 * l, R_NilValue, m + l, "maps");
+    parse_map(mp + 5 * l, R_NilValue, m + l, "maps", 0);
   }
   const double *th = real_arg(theta, "theta", net.nparam);
   SEXP layers = PROTECT(allocVector(REALSXP, net.nlayers));
@@ -337,7 +346,7 @@ SEXP mf_flow(SEXP xt, SEXP yb, SEXP yc, SEXP netspec, SEXP widths, SEXP maps,
   mf_map *m = parse_maps(maps, custom, net.nlayers);
   attach_data(&net, xt, yb, yc);
   const double *th0 = real_arg(theta0, "theta", net.nparam);
-  const double *cv = real_arg(control, "control", 12);
+  const double *cv = real_arg(control, "control", 13);
   if (TYPEOF(progress) != LGLSXP || XLENGTH(progress) != 1)
     error("'progress' must be TRUE or FALSE");
 
@@ -369,6 +378,10 @@ SEXP mf_flow(SEXP xt, SEXP yb, SEXP yc, SEXP netspec, SEXP widths, SEXP maps,
         isfinite(ctl.step_down)))
     error("'step_up' must be at least 1 and 'step_down' above 1");
   ctl.keep_params = cv[11] != 0;
+  if (!(cv[12] == MF_SCHEME_AUTO || cv[12] == MF_SCHEME_ROSENBROCK ||
+        cv[12] == MF_SCHEME_DOPRI))
+    error("'control' names an unknown adaptive scheme");
+  ctl.scheme = (int) cv[12];
 
   int P = net.nparam, L = net.nlayers;
   int nh = mf_net_balance(&net, NULL, NULL, NULL, NULL, NULL);
@@ -384,6 +397,7 @@ SEXP mf_flow(SEXP xt, SEXP yb, SEXP yc, SEXP netspec, SEXP widths, SEXP maps,
   res.balance_scale0 = (double *) R_alloc(nh > 0 ? nh : 1, sizeof(double));
   res.step_size = ctl.eta;
   double *work = (double *) R_alloc(mf_flow_work(&net), sizeof(double));
+  int *iwork = (int *) R_alloc(net.n, sizeof(int));
 
   SEXP theta = PROTECT(allocVector(REALSXP, P)); np++;
   memcpy(REAL(theta), th0, sizeof(double) * P);
@@ -393,8 +407,8 @@ SEXP mf_flow(SEXP xt, SEXP yb, SEXP yc, SEXP netspec, SEXP widths, SEXP maps,
   if (LOGICAL(progress)[0] == TRUE) {
     pc.bar = PROTECT(cli_progress_bar(1000, NULL)); np++;
   }
-  int rc = mf_flow_run(&net, m, &ctl, REAL(theta), REAL(state), work, &res,
-                       poll_r, &pc);
+  int rc = mf_flow_run(&net, m, &ctl, REAL(theta), REAL(state), work, iwork,
+                       &res, poll_r, &pc);
   if (pc.bar != R_NilValue) cli_progress_done(pc.bar);
   if (rc) error("mirror flow failed: %s", mf_fault_message(rc));
 

@@ -6,6 +6,13 @@
 #include <math.h>
 #include <string.h>
 #include <time.h>
+#define USE_FC_LEN_T
+#include <R_ext/BLAS.h>
+#include <R_ext/Lapack.h>
+#include <R_ext/Utils.h>
+#ifndef FCONE
+#define FCONE
+#endif
 #include "mirrorflow.h"
 
 static double now_seconds(void)
@@ -185,12 +192,137 @@ static int ckpt_add(ckpt_t *k, ctx_t *c, const double *theta, double logL,
   return MF_OK;
 }
 
+int mf_flow_jacobian_rows(const mf_net *net)
+{
+  double cap = fmax(8, 1e7 / (double) net->nparam);
+  return (int) fmin(fmin(net->n, 1024), cap);
+}
+
+#define JAC_CHUNK 512
+
 size_t mf_flow_work(const mf_net *net)
 {
-  size_t P = (size_t) net->nparam;
+  size_t P = (size_t) net->nparam, n = (size_t) net->n;
+  size_t nj = (size_t) mf_flow_jacobian_rows(net);
   int nh = mf_net_balance(net, NULL, NULL, NULL, NULL, NULL);
-  /* g, 7 stages, stage state and theta, s5, theta5, dsum, D work */
-  return 14 * P + 4 * (size_t) nh + (size_t) net->nlayers;
+  int mw = 0;
+  for (int l = 1; l <= net->nlayers; l++)
+    if (net->widths[l] > mw) mw = net->widths[l];
+  /* g, 7 stages, stage state and theta, s5, theta5, dsum, D work, d theta
+   * / dz and its scratch; balance rows; layer norms; the Rosenbrock
+   * Jacobian: margin gradients, its Gram matrix and factor, a chunk of
+   * scaled rows, small vectors, back-propagation scratch, weights copy */
+  return 17 * P + 4 * (size_t) nh + (size_t) net->nlayers +
+    P * nj + 2 * nj * nj + (size_t) JAC_CHUNK * nj + 2 * nj +
+    2 * (size_t) (mw > net->widths[0] ? mw : net->widths[0]) * nj + n;
+}
+
+/* The Rosenbrock-W stage's Jacobian: d z'/d z = -C D with C the
+ * Gauss-Newton part of the Hessian of log Loss, the covariance of the
+ * margin gradients a_i under the loss weights w_i, and D = d theta / d z.
+ * C = B B^T with columns b_i = sqrt(w_i) (a_i - abar) over the points
+ * whose weight is not negligible; W^{-1} is applied by the Woodbury
+ * identity through the SPD matrix I + gamma h B^T D B. The dropped second
+ * derivatives of the margins and points of negligible weight make this a
+ * W-method: the order of the pair does not rest on the Jacobian. */
+typedef struct {
+  int ns, nmax;
+  int *idx;
+  double *B, *K0, *M, *chunk, *y, *dz, *bpscratch, *wcopy, *dscratch;
+} jac_t;
+
+static int jac_build(ctx_t *c, jac_t *J, const double *theta)
+{
+  mf_net *net = c->net;
+  int n = net->n, P = c->P;
+  double wmax = 0;
+  for (int i = 0; i < n; i++) wmax = fmax(wmax, net->w[i]);
+  double thr = 1e-14 * wmax;
+  int count = 0;
+  for (int i = 0; i < n; i++) if (net->w[i] >= thr) count++;
+  if (count > J->nmax) {
+    /* keep the nmax largest weights */
+    memcpy(J->wcopy, net->w, sizeof(double) * n);
+    rPsort(J->wcopy, n, n - J->nmax);
+    thr = J->wcopy[n - J->nmax];
+  }
+  int ns = 0;
+  for (int i = 0; i < n && ns < J->nmax; i++)
+    if (net->w[i] >= thr) J->idx[ns++] = i;
+  J->ns = ns;
+  mf_net_sample_grads(net, theta, J->idx, ns, J->B, J->bpscratch);
+
+  /* centre by abar = sum_S w_i a_i and weight by sqrt(w_i) */
+  double *abar = J->dscratch;
+  memset(abar, 0, sizeof(double) * P);
+  for (int s = 0; s < ns; s++) {
+    double w = net->w[J->idx[s]];
+    const double *a = J->B + (size_t) s * P;
+    for (int k = 0; k < P; k++) abar[k] += w * a[k];
+  }
+  for (int s = 0; s < ns; s++) {
+    double sw = sqrt(net->w[J->idx[s]]);
+    double *a = J->B + (size_t) s * P;
+    for (int k = 0; k < P; k++) a[k] = sw * (a[k] - abar[k]);
+  }
+
+  /* D = d theta / d z, per block */
+  for (int l = 0; l < c->L; l++) {
+    int o = net->offset[l], len = net->offset[l + 1] - o;
+    int rc = mf_map_dtheta_dz(c->maps + l, theta + o, J->dz + o, len,
+                              J->dscratch);
+    if (rc) return rc;
+  }
+
+  /* K0 = B^T D B, accumulated over chunks of rows scaled by sqrt(D) */
+  const double one = 1;
+  double beta = 0;
+  for (int r0 = 0; r0 < P; r0 += JAC_CHUNK) {
+    int kr = P - r0 < JAC_CHUNK ? P - r0 : JAC_CHUNK;
+    for (int s = 0; s < ns; s++)
+      for (int r = 0; r < kr; r++)
+        J->chunk[r + (size_t) s * kr] =
+          sqrt(J->dz[r0 + r]) * J->B[(size_t) s * P + r0 + r];
+    if (ns > 0)
+      F77_CALL(dsyrk)("U", "T", &ns, &kr, &one, J->chunk, &kr, &beta, J->K0,
+                      &ns FCONE FCONE);
+    beta = 1;
+  }
+  return MF_OK;
+}
+
+/* Factors M = I + gh K0; returns 0 on success. */
+static int jac_factor(jac_t *J, double gh)
+{
+  int ns = J->ns, info = 0;
+  if (ns == 0) return 0;
+  for (int j = 0; j < ns; j++)
+    for (int i = 0; i <= j; i++)
+      J->M[i + (size_t) j * ns] = gh * J->K0[i + (size_t) j * ns] +
+        (i == j ? 1 : 0);
+  F77_CALL(dpotrf)("U", &ns, J->M, &ns, &info FCONE);
+  return info;
+}
+
+/* out = (I + gh C D)^{-1} v. */
+static void jac_solve(ctx_t *c, jac_t *J, double gh, const double *v,
+                      double *out)
+{
+  int P = c->P, ns = J->ns, inc = 1, info = 0;
+  const double one = 1, zero = 0;
+  if (ns == 0) {
+    memcpy(out, v, sizeof(double) * P);
+    return;
+  }
+  double *dv = J->dscratch;
+  for (int k = 0; k < P; k++) dv[k] = J->dz[k] * v[k];
+  F77_CALL(dgemv)("T", &P, &ns, &one, J->B, &P, dv, &inc, &zero, J->y, &inc
+                  FCONE);
+  F77_CALL(dpotrs)("U", &ns, &inc, J->M, &ns, J->y, &ns, &info FCONE);
+  memcpy(out, v, sizeof(double) * P);
+  double mgh = -gh;
+  F77_CALL(dgemv)("N", &P, &ns, &mgh, J->B, &P, J->y, &inc, &one, out, &inc
+                  FCONE);
 }
 
 /* Dormand-Prince 5(4) tableau. */
@@ -210,8 +342,8 @@ static const double DP_E[7] = {
 };
 
 int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
-                double *theta, double *state, double *work, mf_result *res,
-                mf_poll poll, void *poll_ctx)
+                double *theta, double *state, double *work, int *iwork,
+                mf_result *res, mf_poll poll, void *poll_ctx)
 {
   int P = net->nparam, L = net->nlayers;
   int nh = mf_net_balance(net, NULL, NULL, NULL, NULL, NULL);
@@ -220,6 +352,43 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
     *dwork = dsum + P, *bal = dwork + P, *bscale = bal + 2 * nh,
     *lnorm = bscale + 2 * nh;
   ctx_t c = {net, maps, P, L, nh, bal, bscale, dwork, lnorm};
+  jac_t J;
+  {
+    int mw = 0;
+    for (int l = 1; l <= L; l++)
+      if (net->widths[l] > mw) mw = net->widths[l];
+    if (net->widths[0] > mw) mw = net->widths[0];
+    size_t nj = (size_t) mf_flow_jacobian_rows(net);
+    double *p = lnorm + L;
+    J.nmax = (int) nj;
+    J.ns = 0;
+    J.idx = iwork;
+    J.dz = p;
+    p += P;
+    J.dscratch = p;
+    p += 2 * (size_t) P;
+    J.B = p;
+    p += (size_t) P * nj;
+    J.K0 = p;
+    p += nj * nj;
+    J.M = p;
+    p += nj * nj;
+    J.chunk = p;
+    p += (size_t) JAC_CHUNK * nj;
+    J.y = p;
+    p += 2 * nj;
+    J.bpscratch = p;
+    p += 2 * (size_t) mw * nj;
+    J.wcopy = p;
+  }
+  int jac_valid = 0;
+  const double ros_gamma = 1 + 1 / M_SQRT2;
+  /* "auto" starts with the explicit pair, which is cheaper per step and of
+   * higher order, and moves to the Rosenbrock pair once Hairer's stiffness
+   * test (h times the estimated spectral radius above 3.25, stages 6 and 7
+   * both being at c = 1) has held for 15 accepted steps. */
+  int use_ros = ctl->scheme == MF_SCHEME_ROSENBROCK, stiff_count = 0;
+
   double t0 = now_seconds(), last_poll = t0;
   int rc;
 
@@ -304,6 +473,75 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
         h /= ctl->step_down;
         res->rejected++;
       }
+    } else if (use_ros) {
+      /* ROS2 (Verwer et al. 1999), second order for any W:
+       *   W k1 = F(z),  W k2 = F(z + h k1) - 2 k1,
+       *   z+ = z + h (3/2 k1 + 1/2 k2), error h/2 (k1 + k2),
+       * with W = I - gamma h J. kst holds k1, k2, F and scratch. */
+      double *k1 = kst, *k2 = kst + P, *F = kst + 2 * (size_t) P;
+      double gh = ros_gamma * h;
+      int ok = 1;
+      if (!jac_valid) {
+        rc = jac_build(&c, &J, theta);
+        if (rc) return rc;
+        jac_valid = 1;
+      }
+      if (jac_factor(&J, gh)) ok = 0;
+      double err = INFINITY;
+      if (ok) {
+        for (int i = 0; i < P; i++) F[i] = -g[i];
+        jac_solve(&c, &J, gh, F, k1);
+        all_state_add(&c, state, k1, h, ss);
+        rc = all_state_to_theta(&c, ss, sth);
+        if (rc) return rc;
+        ok = evaluate(&c, sth, F, &newL);
+        res->evals++;
+      }
+      if (ok) {
+        for (int i = 0; i < P; i++) F[i] = -F[i] - 2 * k1[i];
+        jac_solve(&c, &J, gh, F, k2);
+        for (int i = 0; i < P; i++) dsum[i] = 1.5 * k1[i] + 0.5 * k2[i];
+        all_state_add(&c, state, dsum, h, ss);
+        rc = all_state_to_theta(&c, ss, sth);
+        if (rc) return rc;
+        err = 0;
+        for (int l = 0; l < L; l++) {
+          int o = net->offset[l], e = net->offset[l + 1];
+          for (int i = o; i < e; i++) {
+            double d = 0.5 * h * (k1[i] + k2[i]);
+            if (maps[l].family == MF_COSH)
+              d *= fabs(ss[i]) < 700 ? 1 / cosh(ss[i]) : 0;
+            double sc = ctl->atol +
+              ctl->rtol * fmax(fabs(state[i]), fabs(ss[i]));
+            err += (d / sc) * (d / sc);
+          }
+        }
+        err = sqrt(err / P);
+        if (!all_finite(ss, P)) err = INFINITY;
+        if (isfinite(err)) {
+          ok = evaluate(&c, sth, kst, &newL);
+          res->evals++;
+          if (!ok) err = INFINITY;
+          else if (newL > logL + 1e-12 * fmax(1, fabs(logL)))
+            err = fmax(err, 2);
+        }
+      }
+      if (ok && err <= 1) {
+        accepted = 1;
+        dtau = h;
+        step_log_dt = log(h) - logL + log_expm1_ratio(logL - newL);
+        double fac = err == 0 ? 5 : 0.9 / sqrt(err);
+        fac = fmin(rejected_last ? 1 : 5, fmax(0.2, fac));
+        res->step_size = h;
+        h *= fac;
+        rejected_last = 0;
+        jac_valid = 0;
+      } else {
+        double fac = isfinite(err) ? fmax(0.1, 0.9 / sqrt(err)) : 0.25;
+        h *= fmin(fac, 0.9);
+        res->rejected++;
+        rejected_last = 1;
+      }
     } else {
       /* Dormand-Prince stages; kst + i P holds k_i = -g(stage i), and
        * k_1 is the gradient already at hand (first same as last). */
@@ -353,6 +591,23 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
         err = sqrt(err / P);
         /* the exact flow never raises the loss */
         if (newL > logL + 1e-12 * fmax(1, fabs(logL))) err = fmax(err, 2);
+      }
+      if (ok && err <= 1 && ctl->scheme == MF_SCHEME_AUTO) {
+        double num = 0, den = 0;
+        for (int i = 0; i < P; i++) {
+          double dk = kst[(size_t) 6 * P + i] - kst[(size_t) 5 * P + i];
+          double dy = 0;
+          for (int j = 0; j < 6; j++)
+            dy += (DP_A[6][j] - DP_A[5][j]) * kst[(size_t) j * P + i];
+          num += dk * dk;
+          den += dy * dy;
+        }
+        double hrho = den > 0 ? sqrt(num / den) : 0;
+        if (hrho > 3.25) {
+          if (++stiff_count >= 15) use_ros = 1;
+        } else if (stiff_count > 0) {
+          stiff_count--;
+        }
       }
       if (ok && err <= 1) {
         accepted = 1;

@@ -33,12 +33,15 @@ static double asinh_scaled(double x, double beta)
   return sgn(x) * (M_LN2 + log(fabs(x)) - log(beta));
 }
 
-/* beta * sinh(z) in log form once sinh alone would lose range. */
+/* beta * sinh(z) past the range of sinh: beta e^a / 2 as (beta e^{a/2} / 2)
+ * e^{a/2}, which keeps full precision (adding log(beta) to a would not) and
+ * is finite wherever the true value is. */
 static double beta_sinh(double z, double beta)
 {
   double a = fabs(z);
   if (a < 20) return beta * sinh(z);
-  return sgn(z) * exp(a + log(beta) - M_LN2 + log1p(-exp(-2 * a)));
+  double h = exp(0.5 * a);
+  return sgn(z) * ((0.5 * beta * h) * h) * (1 - exp(-2 * a));
 }
 
 /* Inverse of x -> x^a + x^b on x >= 0 (0 < a < b) at value v >= 0: Newton
@@ -135,8 +138,13 @@ double mf_bal(const mf_map *m, double x)
       double x2 = a * a;
       return x2 * (0.5 + x2 * (0.125 + x2 / 144));
     }
-    if (a < 20) return a * sinh(a) - cosh(a) + 1;
-    return exp(a - M_LN2 + log(a - 1)) + 1;
+    /* cosh - 1 = 2 sinh^2(x/2) avoids the cancellation of cosh near 1 */
+    if (a < 20) {
+      double s = sinh(0.5 * a);
+      return a * sinh(a) - 2 * s * s;
+    }
+    double h = exp(0.5 * a);
+    return (0.5 * (a - 1) * h) * h + 1;
   }
   }
   return NAN;
@@ -178,6 +186,36 @@ int mf_map_eval(const mf_map *m, int what, const double *in, double *out,
   case 2: for (int i = 0; i < n; i++) out[i] = mf_inv(m, in[i]); break;
   case 3: for (int i = 0; i < n; i++) out[i] = mf_bal(m, in[i]); break;
   default: return MF_ERR_NONFINITE;
+  }
+  return MF_OK;
+}
+
+int mf_map_dtheta_dz(const mf_map *m, const double *theta, double *out, int n,
+                     double *scratch)
+{
+  if (m->family != MF_CUSTOM) {
+    for (int i = 0; i < n; i++) {
+      double c = mf_curv(m, theta[i]);
+      double v = 1 / c;
+      out[i] = isnan(v) ? 0 : fmin(v, 1e300);
+    }
+    return MF_OK;
+  }
+  double *lo = scratch, *hi = scratch + n;
+  for (int i = 0; i < n; i++) {
+    double e = 1e-6 * fmax(fabs(theta[i]), 1e-3);
+    lo[i] = theta[i] - e;
+    hi[i] = theta[i] + e;
+  }
+  int rc = m->cb(m->ctx, 1, lo, out, n);
+  if (rc) return rc;
+  rc = m->cb(m->ctx, 1, hi, lo, n);
+  if (rc) return rc;
+  for (int i = 0; i < n; i++) {
+    /* lo now holds phi'(theta + e), out phi'(theta - e), hi theta + e */
+    double c = (lo[i] - out[i]) / (2 * (hi[i] - theta[i]));
+    double v = 1 / c;
+    out[i] = (isnan(v) || v < 0) ? 0 : fmin(v, 1e300);
   }
   return MF_OK;
 }
@@ -229,7 +267,10 @@ void mf_state_add(const mf_map *m, const double *s, const double *delta,
 double mf_gauge(const double *x, int n, double p)
 {
   double mx = 0;
-  for (int i = 0; i < n; i++) mx = fmax(mx, fabs(x[i]));
+  for (int i = 0; i < n; i++) {
+    if (isnan(x[i])) return NAN;
+    mx = fmax(mx, fabs(x[i]));
+  }
   if (mx == 0 || !isfinite(mx) || isinf(p)) return mx;
   double acc = 0;
   for (int i = 0; i < n; i++) acc += pow(fabs(x[i]) / mx, p);

@@ -47,7 +47,7 @@ enum {
 const char *mf_fault_message(int code);
 
 /* Scalar map functions (built-in families; custom maps go through the
- * array versions). */
+ * array versions). mf_curv is phi''. */
 double mf_phi(const mf_map *m, double x);
 double mf_dphi(const mf_map *m, double x);
 double mf_inv(const mf_map *m, double z);
@@ -57,6 +57,10 @@ double mf_curv(const mf_map *m, double x);
 /* Array versions: what = 0 potential, 1 mirror, 2 inverse, 3 balance. */
 int mf_map_eval(const mf_map *m, int what, const double *in, double *out,
                 int n);
+/* d theta / d z = 1 / phi''(theta), capped to [0, 1e300]; custom maps by a
+ * central difference of their mirror. scratch holds 2 n doubles. */
+int mf_map_dtheta_dz(const mf_map *m, const double *theta, double *out, int n,
+                     double *scratch);
 
 /* Integration state. For every family except cosh the state is the dual
  * variable z = phi'(theta); for cosh it is theta itself, because
@@ -88,6 +92,7 @@ typedef struct {
   int n;           /* training points */
   int nout;        /* output width K (1 = binary) */
   const double *xt; /* d x n, the inputs as columns */
+  const double *x;  /* n x d, the same inputs as rows (first-layer gradient) */
   const double *yb; /* binary labels +-1, length n (binary nets) */
   const int *yc;   /* class index 0..K-1, length n (multiclass nets) */
   int loss;
@@ -119,6 +124,12 @@ void mf_net_backward(mf_net *net, const double *theta, double *g);
 /* All three: returns log Loss. */
 double mf_net_eval(mf_net *net, const double *theta, double *g);
 
+/* Margin gradients grad q_i at theta for the ns points in idx, written as
+ * the columns of A (nparam x ns). Uses the forward state of the last
+ * mf_net_forward() at the same theta; dwork holds 2 * max width * ns. */
+void mf_net_sample_grads(const mf_net *net, const double *theta,
+                         const int *idx, int ns, double *A, double *dwork);
+
 /* Homogeneity degree of the network. */
 int mf_net_degree(const mf_net *net);
 
@@ -143,6 +154,7 @@ double mf_gauge_mixed(const double *x, const int *offset, const double *p,
 /* ---- flow integration ----------------------------------------------- */
 
 enum { MF_INT_MD = 0, MF_INT_LOSS_SCALED = 1, MF_INT_ADAPTIVE = 2 };
+enum { MF_SCHEME_AUTO = 0, MF_SCHEME_ROSENBROCK = 1, MF_SCHEME_DOPRI = 2 };
 
 /* Stop reasons; the integer codes are shared with R/mirror_flow.R. */
 enum {
@@ -167,6 +179,7 @@ typedef struct {
   double rtol, atol;      /* adaptive error tolerances */
   double step_up, step_down; /* loss-scaled schedule factors */
   int keep_params;
+  int scheme;             /* adaptive: MF_SCHEME_AUTO, _ROSENBROCK, _DOPRI */
 } mf_control;
 
 /* Columns of a trajectory row, in order. Per-layer horizon norms follow. */
@@ -195,11 +208,13 @@ typedef struct {
 
 /* Runs the flow from theta (overwritten with the final parameters; state
  * receives the final integration state). work must hold mf_flow_work()
- * doubles. Returns a fault code (MF_OK when the run itself went well,
+ * doubles, iwork n ints. Returns a fault code (MF_OK when the run itself went well,
  * whatever made it stop). */
 size_t mf_flow_work(const mf_net *net);
+/* Largest number of points the Rosenbrock Jacobian keeps. */
+int mf_flow_jacobian_rows(const mf_net *net);
 int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
-                double *theta, double *state, double *work, mf_result *res,
-                mf_poll poll, void *poll_ctx);
+                double *theta, double *state, double *work, int *iwork,
+                mf_result *res, mf_poll poll, void *poll_ctx);
 
 #endif

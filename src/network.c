@@ -223,6 +223,13 @@ void mf_net_backward(mf_net *net, const double *theta, double *g)
     const double *in = l == 1 ? net->xt : net->hid + hid_off[l - 1];
     const double *W = theta + net->offset[l - 1];
     double *gW = g + net->offset[l - 1];
+    if (l == 1 && net->x) {
+      /* delta_1 X with X stored by rows: a plain "N", "N" product, which
+       * unblocked BLAS runs far faster than delta_1 (X^T)^T */
+      F77_CALL(dgemm)("N", "N", &mo, &mi, &n, &one, dl, &mo, net->x, &n,
+                      &zero, gW, &mo FCONE FCONE);
+      break;
+    }
     F77_CALL(dgemm)("N", "T", &mo, &mi, &n, &one, dl, &mo, in, &mi, &zero, gW,
                     &mo FCONE FCONE);
     if (l == 1) break;
@@ -291,4 +298,75 @@ double mf_net_horizon(const mf_net *net, const mf_map *maps,
                               net->offset[l + 1] - net->offset[l], p[l]);
   }
   return mf_gauge_mixed(theta, net->offset, p, L);
+}
+
+void mf_net_sample_grads(const mf_net *net, const double *theta,
+                         const int *idx, int ns, double *A, double *dwork)
+{
+  size_t P = (size_t) net->nparam;
+  int K = net->nout, L = net->nlayers, n = net->n;
+  (void) n;
+
+  if (net->type == MF_NET_DIAGONAL) {
+    int d = net->widths[0];
+    const double *u = theta, *v = theta + d;
+    for (int s = 0; s < ns; s++) {
+      int i = idx[s];
+      const double *x = net->xt + (size_t) i * d;
+      double y = net->yb[i], *a = A + (size_t) s * P;
+      for (int k = 0; k < d; k++) {
+        a[k] = 2 * y * u[k] * x[k];
+        a[d + k] = -2 * y * v[k] * x[k];
+      }
+    }
+    return;
+  }
+
+  const double one = 1, zero = 0;
+  int mw = max_width(net);
+  double *dl = dwork, *dn = dwork + (size_t) mw * ns;
+  memset(dl, 0, sizeof(double) * (size_t) K * ns);
+  for (int s = 0; s < ns; s++) {
+    int i = idx[s];
+    if (K == 1) dl[s] = net->yb[i];
+    else {
+      dl[(size_t) s * K + net->yc[i]] = 1;
+      dl[(size_t) s * K + net->rival[i]] = -1;
+    }
+  }
+  size_t hid_off[MF_MAX_LAYERS + 1];
+  hid_off[1] = 0;
+  for (int l = 2; l < L; l++)
+    hid_off[l] = hid_off[l - 1] + (size_t) net->widths[l - 1] * net->n;
+
+  for (int l = L; l >= 1; l--) {
+    int mo = net->widths[l], mi = net->widths[l - 1];
+    const double *H = l == 1 ? net->xt : net->hid + hid_off[l - 1];
+    /* block l of column s: delta_l[, s] outer H_{l-1}[, idx[s]] */
+    for (int s = 0; s < ns; s++) {
+      const double *h = H + (size_t) idx[s] * mi, *dd = dl + (size_t) s * mo;
+      double *a = A + (size_t) s * P + net->offset[l - 1];
+      for (int c = 0; c < mi; c++) {
+        double hc = h[c];
+        double *ac = a + (size_t) c * mo;
+        for (int r = 0; r < mo; r++) ac[r] = dd[r] * hc;
+      }
+    }
+    if (l == 1) break;
+    const double *W = theta + net->offset[l - 1];
+    F77_CALL(dgemm)("T", "N", &mi, &ns, &mo, &one, W, &mo, dl, &mo, &zero, dn,
+                    &mi FCONE FCONE);
+    for (int s = 0; s < ns; s++) {
+      const double *h = H + (size_t) idx[s] * mi;
+      double *dd = dn + (size_t) s * mi;
+      if (net->activation == MF_ACT_RELU) {
+        for (int r = 0; r < mi; r++) if (!(h[r] > 0)) dd[r] = 0;
+      } else if (net->activation == MF_ACT_LEAKY) {
+        for (int r = 0; r < mi; r++) if (!(h[r] > 0)) dd[r] *= net->slope;
+      }
+    }
+    double *t = dl;
+    dl = dn;
+    dn = t;
+  }
 }
