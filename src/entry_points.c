@@ -90,8 +90,12 @@ static mf_map *parse_maps(SEXP maps, SEXP custom, int L)
   if (TYPEOF(custom) != VECSXP || XLENGTH(custom) != L)
     error("'custom' must be a list of length %d", L);
   mf_map *m = (mf_map *) R_alloc(L, sizeof(mf_map));
-  for (int l = 0; l < L; l++)
-    parse_map(mp + 5 * l, VECTOR_ELT(custom, l), m + l, "maps", 1);
+  for (int l = 0; l < L; l++) {
+    SEXP f = VECTOR_ELT(custom, l);
+    if (f != R_NilValue && !isFunction(f))
+      error("'custom' must hold functions or NULL");
+    parse_map(mp + 5 * l, f, m + l, "maps", 1);
+  }
   return m;
 }
 
@@ -199,12 +203,16 @@ static void attach_data(mf_net *net, SEXP xt, SEXP yb, SEXP yc)
       for (R_xlen_t j = 0; j < d; j++) xr[i + j * n] = x[j + i * d];
     net->x = xr;
   }
+  /* the labels of the other kind must be empty, so that a call cannot pass
+   * the wrong one unnoticed */
   if (net->nout == 1) {
+    int_arg(yc, "yc", 0);
     net->yb = real_arg(yb, "yb", n);
     for (R_xlen_t i = 0; i < n; i++)
       if (!(net->yb[i] == 1 || net->yb[i] == -1))
         error("'yb' must hold labels -1 and 1");
   } else {
+    real_arg(yb, "yb", 0);
     net->yc = int_arg(yc, "yc", n);
     for (R_xlen_t i = 0; i < n; i++)
       if (net->yc[i] == NA_INTEGER || net->yc[i] < 0 ||
@@ -258,9 +266,7 @@ SEXP mf_net_predict(SEXP xt, SEXP netspec, SEXP widths, SEXP theta)
   if (n > INT_MAX / 4 || (double) n * net.nout > (double) INT_MAX)
     error("'xt' has too many columns");
   const double *th = real_arg(theta, "theta", net.nparam);
-  int mw = 0;
-  for (int l = 1; l <= net.nlayers; l++)
-    if (net.widths[l] > mw) mw = net.widths[l];
+  int mw = mf_net_max_width(&net);
   size_t ns = net.type == MF_NET_DIAGONAL ? (size_t) d :
     2 * (size_t) mw * (size_t) n;
   double *scratch = (double *) R_alloc(ns > 0 ? ns : 1, sizeof(double));

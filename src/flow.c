@@ -205,9 +205,7 @@ size_t mf_flow_work(const mf_net *net)
   size_t P = (size_t) net->nparam, n = (size_t) net->n;
   size_t nj = (size_t) mf_flow_jacobian_rows(net);
   int nh = mf_net_balance(net, NULL, NULL, NULL, NULL, NULL);
-  int mw = 0;
-  for (int l = 1; l <= net->nlayers; l++)
-    if (net->widths[l] > mw) mw = net->widths[l];
+  int mw = mf_net_max_width(net);
   /* g, 7 stages, stage state and theta, s5, theta5, dsum, D work, d theta
    * / dz and its scratch; balance rows; layer norms; the Rosenbrock
    * Jacobian: margin gradients, its Gram matrix and factor, a chunk of
@@ -354,9 +352,7 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
   ctx_t c = {net, maps, P, L, nh, bal, bscale, dwork, lnorm};
   jac_t J;
   {
-    int mw = 0;
-    for (int l = 1; l <= L; l++)
-      if (net->widths[l] > mw) mw = net->widths[l];
+    int mw = mf_net_max_width(net);
     if (net->widths[0] > mw) mw = net->widths[0];
     size_t nj = (size_t) mf_flow_jacobian_rows(net);
     double *p = lnorm + L;
@@ -504,11 +500,17 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
         all_state_add(&c, state, dsum, h, ss);
         rc = all_state_to_theta(&c, ss, sth);
         if (rc) return rc;
+        /* Shampine's filter: the embedded difference of a stiff mode that
+         * is not exactly at its quasi-equilibrium stays of the size of its
+         * force over its rate however small h is; W^{-1} damps it */
+        double *ev = kst + 3 * (size_t) P, *ef = kst + 4 * (size_t) P;
+        for (int i = 0; i < P; i++) ev[i] = 0.5 * h * (k1[i] + k2[i]);
+        jac_solve(&c, &J, gh, ev, ef);
         err = 0;
         for (int l = 0; l < L; l++) {
           int o = net->offset[l], e = net->offset[l + 1];
           for (int i = o; i < e; i++) {
-            double d = 0.5 * h * (k1[i] + k2[i]);
+            double d = ef[i];
             if (maps[l].family == MF_COSH)
               d *= fabs(ss[i]) < 700 ? 1 / cosh(ss[i]) : 0;
             double sc = ctl->atol +

@@ -130,6 +130,9 @@ double mf_net_eval(mf_net *net, const double *theta, double *g);
 void mf_net_sample_grads(const mf_net *net, const double *theta,
                          const int *idx, int ns, double *A, double *dwork);
 
+/* Largest layer width (d for a diagonal net). */
+int mf_net_max_width(const mf_net *net);
+
 /* Homogeneity degree of the network. */
 int mf_net_degree(const mf_net *net);
 

@@ -11,8 +11,10 @@
 #endif
 #include "mirrorflow.h"
 
-static int max_width(const mf_net *net)
+int mf_net_max_width(const mf_net *net)
 {
+  /* a diagonal net's "layers" are its u and v blocks of length d */
+  if (net->type == MF_NET_DIAGONAL) return net->widths[0];
   int mx = 0;
   for (int l = 1; l <= net->nlayers; l++)
     if (net->widths[l] > mx) mx = net->widths[l];
@@ -28,7 +30,7 @@ size_t mf_net_work_doubles(const mf_net *net)
   }
   size_t hid = 0;
   for (int l = 1; l < net->nlayers; l++) hid += (size_t) net->widths[l] * n;
-  return (size_t) net->nout * n + hid + 2 * (size_t) max_width(net) * n +
+  return (size_t) net->nout * n + hid + 2 * (size_t) mf_net_max_width(net) * n +
     2 * n;
 }
 
@@ -46,7 +48,7 @@ void mf_net_attach(mf_net *net, double *dwork, int *iwork)
   } else {
     for (int l = 1; l < net->nlayers; l++) p += (size_t) net->widths[l] * n;
     net->delta = p;
-    p += 2 * (size_t) max_width(net) * n;
+    p += 2 * (size_t) mf_net_max_width(net) * n;
   }
   net->q = p;
   p += n;
@@ -77,7 +79,7 @@ static void forward_dense(const mf_net *net, const double *theta,
 {
   const double one = 1, zero = 0;
   const double *in = xt;
-  int mw = max_width(net);
+  int mw = mf_net_max_width(net);
   for (int l = 1; l <= net->nlayers; l++) {
     int mo = net->widths[l], mi = net->widths[l - 1];
     const double *W = theta + net->offset[l - 1];
@@ -200,7 +202,7 @@ void mf_net_backward(mf_net *net, const double *theta, double *g)
     return;
   }
 
-  int mw = max_width(net);
+  int mw = mf_net_max_width(net);
   double *dl = net->delta, *dn = net->delta + (size_t) mw * n;
   memset(dl, 0, sizeof(double) * (size_t) K * n);
   if (K == 1) {
@@ -323,7 +325,7 @@ void mf_net_sample_grads(const mf_net *net, const double *theta,
   }
 
   const double one = 1, zero = 0;
-  int mw = max_width(net);
+  int mw = mf_net_max_width(net);
   double *dl = dwork, *dn = dwork + (size_t) mw * ns;
   memset(dl, 0, sizeof(double) * (size_t) K * ns);
   for (int s = 0; s < ns; s++) {

@@ -1,0 +1,351 @@
+# Tests of mirror_flow(): exact identities of the flow (diagonal network,
+# balance), convergence to an independently solved max-margin direction,
+# long runs, the integrators' contracts, the fit's methods and bad input.
+
+separable_set <- function(n = 40, d = 5, seed = 1) {
+  set.seed(seed)
+  x <- matrix(rnorm(n * d), n, d)
+  w <- c(1, -0.5, rep(0, d - 2))
+  s <- drop(x %*% w)
+  keep <- abs(s) > 0.2
+  list(x = x[keep, , drop = FALSE], y = ifelse(s[keep] > 0, 1, -1))
+}
+
+quiet_flow <- function(...) suppressWarnings(mirror_flow(..., progress = FALSE))
+
+test_that("gradient descent on u, v is hypentropy mirror descent on w", {
+  # THEORY section 6: u(0) = v(0) = alpha gives w = u^2 - v^2 following
+  # d/dt asinh(w / beta) = -4 grad Loss(w) with beta = 2 alpha^2.
+  dat <- separable_set(n = 20, d = 5)
+  d <- ncol(dat$x)
+  alpha <- 0.3
+  eta <- 2e-7
+  steps <- 1000
+  gd <- quiet_flow(dat$x, dat$y, net = diagonal_net(d),
+                   map = mirror_map("euclidean"), integrator = "md",
+                   init = list(u = rep(alpha, d), v = rep(alpha, d)),
+                   control = flow_control(eta = eta, max_steps = steps,
+                                          target_log_loss = -Inf))
+  w_gd <- gd$weights$u^2 - gd$weights$v^2
+  md_run <- function(beta, step) {
+    fit <- quiet_flow(dat$x, dat$y, net = homogeneous_net(c(d, 1), "linear"),
+                      map = mirror_map("hypentropy", beta = beta),
+                      integrator = "md", init = list(matrix(0, 1, d)),
+                      control = flow_control(eta = step, max_steps = steps,
+                                             target_log_loss = -Inf))
+    drop(fit$weights[[1]])
+  }
+  w_md <- md_run(2 * alpha^2, 4 * eta)
+  expect_gt(sqrt(sum(w_md^2)), 1e-4)        # the weights really moved
+  expect_lt(sqrt(sum((w_gd - w_md)^2)) / sqrt(sum(w_md^2)), 1e-6)
+  # a wrong beta or a wrong time scale is far off: the check can fail
+  w_bad <- md_run(alpha^2, 4 * eta)
+  expect_gt(sqrt(sum((w_gd - w_bad)^2)) / sqrt(sum(w_md^2)), 1e-3)
+  w_bad <- md_run(2 * alpha^2, 2 * eta)
+  expect_gt(sqrt(sum((w_gd - w_bad)^2)) / sqrt(sum(w_md^2)), 1e-3)
+})
+
+test_that("mirror descent drifts from the balance at second order per step", {
+  # Each step changes a neuron's balance by O(eta^2) (the first-order part
+  # cancels by homogeneity), so over a fixed number of steps the drift
+  # falls four times when eta halves; over a fixed time, twice. The run is
+  # kept short against the flow's own time scale so that the gradients
+  # along the two runs are nearly the same.
+  set.seed(3)
+  dat <- separable_set(n = 30, d = 4, seed = 3)
+  net <- homogeneous_net(c(4, 6, 1), "linear")
+  init <- init_weights(net, scale = 1)
+  maps <- list(mirror_map("euclidean"), mirror_map("pnorm", p = 1.5),
+               mirror_map("hypentropy", beta = 0.5),
+               mirror_map("powers", p = 2, q = 3), mirror_map("cosh"))
+  for (m in maps) {
+    drift <- function(eta, steps) {
+      fit <- quiet_flow(dat$x, dat$y, net = net, map = m, integrator = "md",
+                        init = init,
+                        control = flow_control(eta = eta, max_steps = steps,
+                                               target_log_loss = -Inf))
+      tr <- trajectory(fit)
+      tr$balance_drift[nrow(tr)]
+    }
+    eta <- 4e-6
+    d1 <- drift(eta, 50)
+    d2 <- drift(eta / 2, 50)
+    d3 <- drift(eta / 2, 100)
+    expect_gt(d1, 0)
+    expect_equal(d1 / d2, 4, tolerance = 0.1, label = m$family)
+    expect_equal(d1 / d3, 2, tolerance = 0.1, label = m$family)
+  }
+})
+
+test_that("the adaptive flow keeps the balance to its tolerance", {
+  set.seed(4)
+  dat <- separable_set(n = 30, d = 4, seed = 4)
+  net <- homogeneous_net(c(4, 6, 1), "relu")
+  fit <- quiet_flow(dat$x, dat$y, net = net,
+                    map = mirror_map("hypentropy", beta = 0.2),
+                    control = flow_control(target_log_loss = -20,
+                                           rtol = 1e-8, atol = 1e-12))
+  tr <- trajectory(fit)
+  expect_equal(fit$stop_reason, "target_log_loss")
+  expect_lt(max(tr$balance_drift), 1e-5)
+})
+
+test_that("a linear model with the euclidean map finds the l2 max margin", {
+  skip_if_not_installed("quadprog")
+  dat <- separable_set(n = 40, d = 5, seed = 5)
+  x <- dat$x
+  y <- dat$y
+  d <- ncol(x)
+  # independent solution: min |w|^2 / 2 subject to y_i <x_i, w> >= 1
+  qp <- quadprog::solve.QP(Dmat = diag(d), dvec = rep(0, d),
+                           Amat = t(y * x), bvec = rep(1, nrow(x)))
+  wstar <- qp$solution / sqrt(sum(qp$solution^2))
+  gap <- function(target) {
+    fit <- quiet_flow(x, y, map = mirror_map("euclidean"),
+                      control = flow_control(target_log_loss = target))
+    expect_equal(fit$stop_reason, "target_log_loss")
+    w <- drop(fit$weights[[1]])
+    list(angle = 1 - sum(w * wstar) / sqrt(sum(w^2)),
+         qm = trajectory(fit)$q_margin[nrow(trajectory(fit))])
+  }
+  g100 <- gap(-100)
+  g1000 <- gap(-1000)
+  expect_lt(g1000$angle, 1e-4)
+  expect_lt(g1000$angle, g100$angle)
+  expect_equal(g1000$qm, 1 / sqrt(sum(qp$solution^2)), tolerance = 1e-3)
+})
+
+test_that("runs to log-loss -1000 stay finite for hard maps", {
+  dat <- separable_set(n = 40, d = 5, seed = 6)
+  maps <- list(mirror_map("hypentropy", beta = 1e-6), mirror_map("cosh"),
+               mirror_map("pnorm", p = 1.5))
+  for (m in maps) {
+    fit <- quiet_flow(dat$x, dat$y, map = m,
+                      control = flow_control(target_log_loss = -1000,
+                                             time_limit = 20))
+    tr <- trajectory(fit)
+    num <- tr[, setdiff(names(tr), "balance_drift")]
+    expect_true(all(is.finite(as.matrix(num))), label = m$family)
+    expect_true(all(is.finite(unlist(fit$weights))), label = m$family)
+    expect_true(is.finite(fit$log_loss))
+    # the loss never rises along accepted steps
+    expect_true(all(diff(tr$log_loss) <= 1e-9 * abs(tr$log_loss[-1])))
+    if (m$family != "cosh") expect_equal(fit$stop_reason, "target_log_loss")
+  }
+})
+
+test_that("the smoothed margin brackets the Q-margin as theory says", {
+  dat <- separable_set(n = 40, d = 5, seed = 7)
+  fit <- quiet_flow(dat$x, dat$y, map = mirror_map("pnorm", p = 3),
+                    control = flow_control(target_log_loss = -50))
+  tr <- trajectory(fit)
+  late <- tr[tr$q_min > 0, ]
+  n <- nrow(dat$x)
+  expect_true(all(late$smoothed_margin <= late$q_margin + 1e-12))
+  expect_true(all(late$smoothed_margin >=
+                    late$q_margin - log(n) / late$horizon - 1e-12))
+  # and the horizon column is the l3 norm of the weights
+  expect_equal(tr$horizon[nrow(tr)],
+               sum(abs(unlist(fit$weights))^3)^(1 / 3), tolerance = 1e-12)
+})
+
+test_that("integrators honour their contracts", {
+  dat <- separable_set(n = 30, d = 4, seed = 8)
+  md <- quiet_flow(dat$x, dat$y, integrator = "md",
+                   control = flow_control(eta = 1e-3, max_steps = 137))
+  expect_equal(md$steps, 137)
+  expect_equal(md$stop_reason, "max_steps")
+  expect_equal(tail(trajectory(md)$step, 1), 137)
+  expect_equal(tail(trajectory(md)$log_time, 1), log(137 * 1e-3))
+
+  ls <- quiet_flow(dat$x, dat$y, integrator = "loss_scaled",
+                   control = flow_control(target_log_loss = -30))
+  expect_equal(ls$stop_reason, "target_log_loss")
+  expect_lte(ls$log_loss, -30)
+
+  for (scheme in c("auto", "dopri", "rosenbrock")) {
+    ad <- quiet_flow(dat$x, dat$y,
+                     control = flow_control(target_log_loss = -30,
+                                            scheme = scheme))
+    expect_equal(ad$stop_reason, "target_log_loss")
+    # the three integrate the same flow: same direction at the same loss
+    w1 <- drop(ls$weights[[1]])
+    w2 <- drop(ad$weights[[1]])
+    expect_gt(sum(w1 * w2) / sqrt(sum(w1^2) * sum(w2^2)), 1 - 1e-3)
+  }
+
+  tl <- quiet_flow(dat$x, dat$y, map = mirror_map("euclidean"),
+                   integrator = "loss_scaled",
+                   control = flow_control(target_log_loss = -1e6,
+                                          max_steps = 1e9, time_limit = 0.5))
+  expect_equal(tl$stop_reason, "time_limit")
+  expect_gte(nrow(trajectory(tl)), 2)
+  expect_lte(nrow(trajectory(tl)), 100)
+  expect_warning(mirror_flow(dat$x, dat$y, map = mirror_map("cosh"),
+                             progress = FALSE,
+                             control = flow_control(target_log_loss = -1e4,
+                                                    max_steps = 20)),
+                 "step limit")
+})
+
+test_that("checkpoints are evenly spaced in log time and end at the end", {
+  dat <- separable_set(n = 30, d = 4, seed = 9)
+  fit <- quiet_flow(dat$x, dat$y,
+                    control = flow_control(target_log_loss = -100,
+                                           checkpoints = 20))
+  tr <- trajectory(fit)
+  expect_lte(nrow(tr), 20)
+  expect_gte(nrow(tr), 10)
+  expect_equal(tail(tr$step, 1), fit$steps)
+  gaps <- diff(tr$log_time)
+  expect_true(all(gaps > 0))
+  expect_lt(max(gaps[-1]), 3 * stats::median(gaps))
+})
+
+test_that("a seed reproduces a run, and init is used as given", {
+  dat <- separable_set(n = 30, d = 4, seed = 10)
+  net <- homogeneous_net(c(4, 5, 1), "relu")
+  set.seed(42)
+  a <- quiet_flow(dat$x, dat$y, net = net,
+                  control = flow_control(target_log_loss = -10))
+  set.seed(42)
+  b <- quiet_flow(dat$x, dat$y, net = net,
+                  control = flow_control(target_log_loss = -10))
+  expect_identical(a$weights, b$weights)
+  expect_identical(trajectory(a), trajectory(b))
+  c <- quiet_flow(dat$x, dat$y, net = net, init = coef(a, "init"),
+                  control = flow_control(target_log_loss = -10))
+  expect_identical(a$weights, c$weights)
+})
+
+test_that("multiclass, logistic, per-layer and custom maps run", {
+  set.seed(11)
+  centers <- rbind(c(3, 0), c(-3, 0), c(0, 3))
+  cls <- rep(1:3, each = 15)
+  x <- centers[cls, ] + matrix(rnorm(90, sd = 0.5), 45)
+  x <- cbind(x, 1)
+  y <- factor(c("a", "b", "c")[cls])
+  net <- homogeneous_net(c(3, 8, 3), "relu")
+  fit <- quiet_flow(x, y, net = net, loss = "logistic",
+                    map = list(mirror_map("hypentropy", beta = 0.1),
+                               mirror_map("euclidean")),
+                    control = flow_control(target_log_loss = -20))
+  expect_equal(fit$stop_reason, "target_log_loss")
+  expect_equal(predict(fit, x, type = "class"), y)
+  s <- predict(fit, x)
+  expect_equal(dim(s), c(45L, 3L))
+  expect_equal(colnames(s), c("a", "b", "c"))
+
+  # a custom map equal to pnorm(3) gives the same mirror-descent steps
+  dat <- separable_set(n = 30, d = 4, seed = 12)
+  cm <- mirror_map("custom", potential = function(x) abs(x)^3 / 3,
+                   gradient = function(x) sign(x) * x^2)
+  expect_equal(cm$horizon_p, 3)
+  run <- function(m) {
+    quiet_flow(dat$x, dat$y, map = m, integrator = "md",
+               init = list(matrix(c(0.3, -0.2, 0.1, 0.4), 1)),
+               control = flow_control(eta = 1e-3, max_steps = 200))
+  }
+  expect_equal(run(cm)$weights, run(mirror_map("pnorm", p = 3))$weights,
+               tolerance = 1e-10)
+})
+
+test_that("formula method, predict and the printed fit", {
+  data(sparse_teacher, package = "mirrorflow")
+  df <- data.frame(sparse_teacher$x)
+  df$label <- factor(ifelse(sparse_teacher$y > 0, "pos", "neg"))
+  set.seed(5)
+  fit <- quiet_flow(label ~ ., data = df,
+                    control = flow_control(target_log_loss = -20))
+  expect_s3_class(fit, "mirror_flow")
+  cls <- predict(fit, df, type = "class")
+  expect_s3_class(cls, "factor")
+  expect_equal(mean(cls == df$label), 1)
+  set.seed(5)
+  fit2 <- quiet_flow(sparse_teacher$x, df$label,
+                     control = flow_control(target_log_loss = -20))
+  expect_equal(predict(fit, df), predict(fit2, sparse_teacher$x),
+               tolerance = 1e-12)
+  out <- format(fit)
+  expect_length(out, 3)
+  expect_match(out[1], "euclidean \\[l2 horizon\\] on linear net 20-1")
+  expect_match(out[2], "stopped at target_log_loss")
+  expect_output(print(summary(fit)), "Q-margin")
+  expect_length(coef(fit), 1)
+  expect_equal(dim(coef(fit)$W1), c(1L, 20L))
+  expect_error(snapshots(fit), "keep_params")
+  fk <- quiet_flow(sparse_teacher$x, sparse_teacher$y,
+                   control = flow_control(target_log_loss = -20,
+                                          keep_params = TRUE))
+  sn <- snapshots(fk)
+  expect_length(sn, nrow(trajectory(fk)))
+  expect_equal(sn[[length(sn)]], coef(fk))
+})
+
+test_that("the printed settings", {
+  expect_snapshot(print(flow_control(target_log_loss = -200)))
+  expect_snapshot(print(homogeneous_net(c(784, 200, 1), "relu")))
+  expect_snapshot(print(diagonal_net(30)))
+})
+
+test_that("bad input gets a clear error naming the argument", {
+  dat <- separable_set(n = 20, d = 3, seed = 13)
+  x <- dat$x
+  y <- dat$y
+  xn <- x
+  xn[2, 1] <- NA
+  expect_error(mirror_flow(xn, y), "'x' must be finite")
+  xn[2, 1] <- Inf
+  expect_error(mirror_flow(xn, y), "'x' must be finite")
+  expect_error(mirror_flow(x, y[-1]), "'y' must have one label per row")
+  expect_error(mirror_flow(x, rep(1, nrow(x))), "'y' has one class")
+  expect_error(mirror_flow(x, y, net = homogeneous_net(c(4, 1))),
+               "'net' widths must start with ncol\\(x\\) = 3")
+  expect_error(mirror_flow(x, factor(rep(1:3, length.out = nrow(x)))),
+               "'y' must have exactly two classes")
+  expect_error(mirror_flow(x, y, map = "euclidean"), "'map' must be")
+  expect_error(mirror_flow(x, y, control = list()), "'control' must come")
+  expect_error(mirror_flow(x, y, init = list(matrix(0, 3, 1))),
+               "'init' element 1 must be a 1 x 3")
+  expect_error(mirror_flow(x, y, progress = NA), "'progress'")
+  expect_error(mirror_flow(x, y, foo = 1), "unused argument")
+  expect_error(flow_control(eta = -1), "'eta'")
+  expect_error(flow_control(checkpoints = 1), "'checkpoints'")
+  expect_error(flow_control(max_steps = 1.5), "'max_steps'")
+  expect_error(flow_control(rtol = 0), "'rtol'")
+  expect_error(flow_control(scheme = "euler"), "'arg'|scheme")
+  expect_error(mirror_map("pnorm", p = 1), "'p'")
+  expect_error(mirror_map("hypentropy", beta = 0), "'beta'")
+  expect_error(mirror_map("powers", p = 3, q = 2), "'q'")
+  expect_error(mirror_flow(x, y, map = list(mirror_map("cosh"), 1)),
+               "'map' must be a mirror_map or a list of 1")
+})
+
+test_that("the flow entry point rejects malformed arguments", {
+  dat <- separable_set(n = 10, d = 3, seed = 14)
+  xt <- t(dat$x)
+  good <- list(xt, dat$y, integer(0), c(0, 2, 0, 1, 0), c(3L, 1L),
+               matrix(c(0, NA, NA, NA, 2), 5, 1), list(NULL), rep(0.1, 3),
+               c(2, 0.1, 100, -10, Inf, Inf, 10, 1e-6, 1e-10, 1.1, 1.1, 0, 0),
+               FALSE)
+  r <- do.call(.Call, c(list(mirrorflow:::C_mf_flow), good))
+  expect_true(is.finite(r$log_loss))
+  bad_values <- list("a", NULL, list(1), 1:3, NA_real_, numeric(0),
+                     c(1e10, 1e10), environment(), sum)
+  for (k in seq_along(good)) {
+    for (b in bad_values) {
+      args <- good
+      args[k] <- list(b)
+      expect_error(do.call(.Call, c(list(mirrorflow:::C_mf_flow), args)),
+                   label = sprintf("argument %d", k))
+    }
+  }
+  bad_ctl <- good
+  bad_ctl[[9]][1] <- 7
+  expect_error(do.call(.Call, c(list(mirrorflow:::C_mf_flow), bad_ctl)),
+               "integrator")
+  bad_ctl <- good
+  bad_ctl[[9]][7] <- 1e9
+  expect_error(do.call(.Call, c(list(mirrorflow:::C_mf_flow), bad_ctl)),
+               "checkpoints")
+})
