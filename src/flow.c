@@ -35,7 +35,9 @@ static double logaddexp(double a, double b)
 }
 
 /* log of (e^x - 1) / x, for the time integral of exp(-log Loss) over a
- * step along which log Loss is taken linear. */
+ * step along which log Loss is taken linear. Limitation: real time is
+ * thereby exact only to second order in the step; a quadrature through the
+ * stage values of log Loss would tighten it. */
 static double log_expm1_ratio(double x)
 {
   double a = fabs(x);
@@ -377,6 +379,13 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
     p += 2 * (size_t) mw * nj;
     J.wcopy = p;
   }
+  /* Limitation: tau and the step h are plain doubles and the cosh state
+   * is theta itself. Late cosh runs (tau past about 1e20, log-loss near
+   * -15 on small sets) have their Rosenbrock steps rejected for raising
+   * the loss, so the step stops growing and the run ends at its limits.
+   * Carrying log tau and log h, and diagnosing the rejections (rounding
+   * of the dual increment against a dual of size e^theta is the suspect),
+   * would lift it. */
   int jac_valid = 0;
   const double ros_gamma = 1 + 1 / M_SQRT2;
   /* "auto" starts with the explicit pair, which is cheaper per step and of

@@ -288,6 +288,10 @@ int mf_net_balance(const mf_net *net, const mf_map *maps, const double *theta,
   return count;
 }
 
+/* Limitation: with different horizons per layer the gauge is that of the
+ * sum of the layers' horizon functions, which is the horizon only when the
+ * layers' potentials grow alike; normalising each layer's sublevel sets by
+ * its own growth would lift it. */
 double mf_net_horizon(const mf_net *net, const mf_map *maps,
                       const double *theta, double *layer_out)
 {
