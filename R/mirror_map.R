@@ -16,10 +16,13 @@ family_codes <- c(euclidean = 0, pnorm = 1, hypentropy = 2, powers = 3,
 #' |---|---|---|
 #' | `"euclidean"` | \eqn{x^2/2} | l2 |
 #' | `"pnorm"` | \eqn{|x|^p/p}, `p > 1` | lp |
-#' | `"hypentropy"` | \eqn{x\,\mathrm{asinh}(x/\beta) - \sqrt{x^2+\beta^2} + \beta}, `beta > 0` | l1 |
+#' | `"hypentropy"` | hyperbolic entropy, `beta > 0` (below) | l1 |
 #' | `"powers"` | \eqn{|x|^p/p + |x|^q/q}, `1 < p < q` | lq |
 #' | `"cosh"` | \eqn{\cosh(x) - 1} | l-infinity |
 #' | `"custom"` | user functions | estimated |
+#'
+#' The hyperbolic entropy is \eqn{\phi(x) = x\,\mathrm{asinh}(x/\beta) -
+#' \sqrt{x^2+\beta^2} + \beta}.
 #'
 #' The horizon is the gauge of the limit of the normalised sublevel sets of
 #' the potential (Pesme, Dragomir and Flammarion, 2024); on separable data

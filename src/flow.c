@@ -386,6 +386,7 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
    * Carrying log tau and log h, and diagnosing the rejections (rounding
    * of the dual increment against a dual of size e^theta is the suspect),
    * would lift it. */
+  double lscale[MF_MAX_LAYERS];
   int jac_valid = 0;
   const double ros_gamma = 1 + 1 / M_SQRT2;
   /* "auto" starts with the explicit pair, which is cheaper per step and of
@@ -448,6 +449,19 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
 
     double newL, step_log_dt, dtau;
     int accepted = 0;
+
+    /* the error of a coordinate is measured against the larger of its own
+     * size and the root-mean-square size of its layer's state, so that
+     * coordinates far smaller than their layer's (dead or shrinking units)
+     * are followed to the layer's relative accuracy, not their own */
+    if (ctl->integrator == MF_INT_ADAPTIVE) {
+      for (int l = 0; l < L; l++) {
+        int o = net->offset[l], e = net->offset[l + 1];
+        double acc = 0;
+        for (int i = o; i < e; i++) acc += state[i] * state[i];
+        lscale[l] = sqrt(acc / (e - o));
+      }
+    }
 
     if (ctl->integrator == MF_INT_MD) {
       /* z <- z - eta grad Loss, with grad Loss = Loss * g */
@@ -522,8 +536,8 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
             double d = ef[i];
             if (maps[l].family == MF_COSH)
               d *= fabs(ss[i]) < 700 ? 1 / cosh(ss[i]) : 0;
-            double sc = ctl->atol +
-              ctl->rtol * fmax(fabs(state[i]), fabs(ss[i]));
+            double sc = ctl->atol + ctl->rtol *
+              fmax(fmax(fabs(state[i]), fabs(ss[i])), lscale[l]);
             err += (d / sc) * (d / sc);
           }
         }
@@ -593,8 +607,8 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
               double a = fabs(s5[i]);
               d *= a < 700 ? 1 / cosh(s5[i]) : 0;
             }
-            double sc = ctl->atol +
-              ctl->rtol * fmax(fabs(state[i]), fabs(s5[i]));
+            double sc = ctl->atol + ctl->rtol *
+              fmax(fmax(fabs(state[i]), fabs(s5[i])), lscale[l]);
             double r = d / sc;
             err += r * r;
           }

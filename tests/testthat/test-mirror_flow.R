@@ -349,3 +349,45 @@ test_that("the flow entry point rejects malformed arguments", {
   expect_error(do.call(.Call, c(list(mirrorflow:::C_mf_flow), bad_ctl)),
                "checkpoints")
 })
+
+test_that("an interrupt ends a run with what it had and the session lives", {
+  skip_on_cran()
+  skip_on_os("windows")
+  skip_if_not_installed("processx")
+  script <- tempfile(fileext = ".R")
+  out <- tempfile()
+  writeLines(c(
+    "library(mirrorflow)",
+    "data(sparse_teacher)",
+    "fit <- withCallingHandlers(",
+    "  mirror_flow(sparse_teacher$x, sparse_teacher$y, progress = FALSE,",
+    "              map = mirror_map('cosh'),",
+    "              control = flow_control(target_log_loss = -1e5,",
+    "                                     max_steps = 1e9)),",
+    "  warning = function(w) {",
+    "    cat('warning:', conditionMessage(w), '\\n', file = OUT,",
+    "        append = TRUE)",
+    "    invokeRestart('muffleWarning')",
+    "  })",
+    "cat('stop:', fit$stop_reason, nrow(trajectory(fit)), '\\n', file = OUT,",
+    "    append = TRUE)",
+    "again <- mirror_flow(sparse_teacher$x, sparse_teacher$y,",
+    "                     progress = FALSE,",
+    "                     control = flow_control(target_log_loss = -10))",
+    "cat('again:', again$stop_reason, '\\n', file = OUT, append = TRUE)"),
+    script)
+  rscript <- file.path(R.home("bin"), "Rscript")
+  p <- processx::process$new(rscript, c("-e", sprintf(
+    "OUT <- '%s'; source('%s')", out, script)), stdout = "|", stderr = "|")
+  # wait until the flow is running (the package has loaded), then interrupt
+  Sys.sleep(3)
+  expect_true(p$is_alive())
+  p$signal(2L)
+  p$wait(30000)
+  expect_false(p$is_alive())
+  expect_equal(p$get_exit_status(), 0L)
+  lines <- readLines(out)
+  expect_true(any(grepl("^warning: the run was interrupted", lines)))
+  expect_true(any(grepl("^stop: interrupted [0-9]+", lines)))
+  expect_true(any(grepl("^again: target_log_loss", lines)))
+})
