@@ -45,7 +45,7 @@ flow_control <- function(eta = 0.1, max_steps = 1e5, target_log_loss = -100,
                          step_up = 2^(1 / 5), step_down = 2^(1 / 10),
                          keep_params = FALSE,
                          scheme = c("auto", "rosenbrock", "dopri")) {
-  scheme <- match.arg(scheme)
+  scheme <- match_choice(scheme, c("auto", "rosenbrock", "dopri"), "scheme")
   out <- list(
     eta = check_number(eta, "eta", lower = 0, strict = TRUE),
     max_steps = check_number(max_steps, "max_steps", lower = 0,

@@ -60,7 +60,7 @@ print.mirror_flow <- function(x, ...) {
 #' @rdname mirror_flow-methods
 #' @export
 coef.mirror_flow <- function(object, which = c("final", "init"), ...) {
-  which <- match.arg(which)
+  which <- match_choice(which, c("final", "init"), "which")
   if (which == "final") object$weights else object$init
 }
 
@@ -125,7 +125,7 @@ print.summary.mirror_flow <- function(x, ...) {
 #' @export
 predict.mirror_flow <- function(object, newdata = NULL,
                                 type = c("score", "class"), ...) {
-  type <- match.arg(type)
+  type <- match_choice(type, c("score", "class"), "type")
   x <- if (is.null(newdata)) object$x else {
     if (!is.null(object$terms) && is.data.frame(newdata)) {
       mf <- stats::model.frame(object$terms, newdata,

@@ -102,8 +102,9 @@ mirror_flow.default <- function(x, y, net = NULL,
     stop(sprintf("unused argument%s: %s", if (...length() > 1) "s" else "",
                  paste(names(list(...)), collapse = ", ")), call. = FALSE)
   x <- check_data_matrix(x, "x")
-  loss <- match.arg(loss)
-  integrator <- match.arg(integrator)
+  loss <- match_choice(loss, c("exponential", "logistic"), "loss")
+  integrator <- match_choice(integrator, c("adaptive", "loss_scaled", "md"),
+                             "integrator")
   if (is.null(net)) net <- homogeneous_net(c(ncol(x), 1), "linear")
   check_net(net)
   if (ncol(x) != net$widths[1])

@@ -32,7 +32,8 @@ loss_codes <- c(exponential = 0, logistic = 1)
 homogeneous_net <- function(widths, activation = c("relu", "leaky_relu",
                                                    "linear"),
                             slope = 0.01) {
-  activation <- match.arg(activation)
+  activation <- match_choice(activation, c("relu", "leaky_relu", "linear"),
+                             "activation")
   if (!is.numeric(widths) || length(widths) < 2 || anyNA(widths) ||
       any(widths < 1) || any(widths != round(widths)) ||
       any(widths > .Machine$integer.max))
@@ -251,7 +252,7 @@ encode_labels <- function(y, net, n) {
 network_loss <- function(net, x, y, weights,
                          loss = c("exponential", "logistic")) {
   check_net(net)
-  loss <- match.arg(loss)
+  loss <- match_choice(loss, c("exponential", "logistic"), "loss")
   x <- check_data_matrix(x, "x")
   if (ncol(x) != net$widths[1])
     stop(sprintf("'x' has %d columns but the network's input width is %d",

@@ -67,3 +67,14 @@ check_data_matrix <- function(x, arg) {
   storage.mode(x) <- "double"
   x
 }
+
+# match.arg() with an error that names the argument and what was given.
+match_choice <- function(x, choices, arg) {
+  if (identical(x, choices)) return(choices[1])
+  if (!is.character(x) || length(x) != 1 || is.na(x) || !x %in% choices)
+    stop(sprintf("'%s' must be one of %s, not %s", arg,
+                 paste0('"', choices, '"', collapse = ", "),
+                 if (is.character(x) && length(x) == 1)
+                   sprintf('"%s"', x) else describe(x)), call. = FALSE)
+  x
+}

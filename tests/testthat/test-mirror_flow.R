@@ -313,7 +313,10 @@ test_that("bad input gets a clear error naming the argument", {
   expect_error(flow_control(checkpoints = 1), "'checkpoints'")
   expect_error(flow_control(max_steps = 1.5), "'max_steps'")
   expect_error(flow_control(rtol = 0), "'rtol'")
-  expect_error(flow_control(scheme = "euler"), "'arg'|scheme")
+  expect_error(flow_control(scheme = "euler"), "'scheme' must be one of")
+  expect_error(mirror_flow(x, y, loss = "hinge"), "'loss' must be one of")
+  expect_error(mirror_flow(x, y, integrator = 1),
+               "'integrator' must be one of")
   expect_error(mirror_map("pnorm", p = 1), "'p'")
   expect_error(mirror_map("hypentropy", beta = 0), "'beta'")
   expect_error(mirror_map("powers", p = 3, q = 2), "'q'")

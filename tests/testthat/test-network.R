@@ -407,7 +407,7 @@ test_that("bad data and labels give errors naming the argument", {
                "'y' has one class")
 
   expect_error(network_loss(list(widths = 3), x, y, w), "'net'")
-  expect_error(network_loss(net, x, y, w, loss = "hinge"), "should be one")
+  expect_error(network_loss(net, x, y, w, loss = "hinge"), "'loss' must be one of")
 })
 
 test_that("weights of the wrong shape are refused", {
@@ -459,7 +459,7 @@ test_that("bad networks and initialisations give errors naming them", {
   for (bad in list(1, 1.5, -0.1, NA, "a", c(0.1, 0.2), Inf))
     expect_error(homogeneous_net(c(3, 2, 1), "leaky_relu", slope = bad),
                  "'slope'", label = deparse(bad))
-  expect_error(homogeneous_net(c(3, 1), "tanh"), "should be one")
+  expect_error(homogeneous_net(c(3, 1), "tanh"), "'activation' must be one of")
   for (bad in list(0, 2.5, -1, "a", NA, c(2, 3)))
     expect_error(diagonal_net(bad), "'d'", label = deparse(bad))
 
