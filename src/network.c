@@ -71,6 +71,18 @@ static void activate(const mf_net *net, double *a, size_t len)
   }
 }
 
+/* d *= s'(a) where h = s(a): the derivative of the activation read off its
+ * output (positive exactly where a is), 0 or the leaky slope at the kink. */
+static void activation_slope(const mf_net *net, const double *h, double *d,
+                             size_t len)
+{
+  if (net->activation == MF_ACT_RELU) {
+    for (size_t i = 0; i < len; i++) if (!(h[i] > 0)) d[i] = 0;
+  } else if (net->activation == MF_ACT_LEAKY) {
+    for (size_t i = 0; i < len; i++) if (!(h[i] > 0)) d[i] *= net->slope;
+  }
+}
+
 /* out (nout x nnew) = network scores of the columns of xt; hidden layers go
  * through scratch, which holds two buffers of max width x nnew. */
 static void forward_dense(const mf_net *net, const double *theta,
@@ -237,12 +249,7 @@ void mf_net_backward(mf_net *net, const double *theta, double *g)
     if (l == 1) break;
     F77_CALL(dgemm)("T", "N", &mi, &n, &mo, &one, W, &mo, dl, &mo, &zero, dn,
                     &mi FCONE FCONE);
-    size_t len = (size_t) mi * n;
-    if (net->activation == MF_ACT_RELU) {
-      for (size_t i = 0; i < len; i++) if (!(in[i] > 0)) dn[i] = 0;
-    } else if (net->activation == MF_ACT_LEAKY) {
-      for (size_t i = 0; i < len; i++) if (!(in[i] > 0)) dn[i] *= net->slope;
-    }
+    activation_slope(net, in, dn, (size_t) mi * n);
     double *t = dl;
     dl = dn;
     dn = t;
@@ -362,15 +369,9 @@ void mf_net_sample_grads(const mf_net *net, const double *theta,
     const double *W = theta + net->offset[l - 1];
     F77_CALL(dgemm)("T", "N", &mi, &ns, &mo, &one, W, &mo, dl, &mo, &zero, dn,
                     &mi FCONE FCONE);
-    for (int s = 0; s < ns; s++) {
-      const double *h = H + (size_t) idx[s] * mi;
-      double *dd = dn + (size_t) s * mi;
-      if (net->activation == MF_ACT_RELU) {
-        for (int r = 0; r < mi; r++) if (!(h[r] > 0)) dd[r] = 0;
-      } else if (net->activation == MF_ACT_LEAKY) {
-        for (int r = 0; r < mi; r++) if (!(h[r] > 0)) dd[r] *= net->slope;
-      }
-    }
+    for (int s = 0; s < ns; s++)
+      activation_slope(net, H + (size_t) idx[s] * mi, dn + (size_t) s * mi,
+                       (size_t) mi);
     double *t = dl;
     dl = dn;
     dn = t;

@@ -3,11 +3,15 @@
 # gradient by autograd, and reads the numbers back.
 
 torch_python <- "/usr/bin/python3"
+# Python runs without a sanitizer runtime that tools/sanitize.sh preloads
+# into R.
+torch_env <- "LD_PRELOAD="
 
 torch_available <- function() {
   if (!file.exists(torch_python)) return(FALSE)
   rc <- suppressWarnings(system2(torch_python, c("-c", shQuote("import torch")),
-                                 stdout = FALSE, stderr = FALSE))
+                                 stdout = FALSE, stderr = FALSE,
+                                 env = torch_env))
   identical(as.integer(rc), 0L)
 }
 
@@ -107,7 +111,8 @@ torch_reference <- function(cases) {
   out <- suppressWarnings(system2(torch_python,
                                   c(shQuote(script),
                                     shQuote(file.path(root, "cases"))),
-                                  stdout = TRUE, stderr = TRUE))
+                                  stdout = TRUE, stderr = TRUE,
+                                  env = torch_env))
   if (!is.null(attr(out, "status")))
     stop("the torch reference failed:\n", paste(out, collapse = "\n"))
 
