@@ -55,6 +55,17 @@ static double smoothed_numerator(int loss, double logL)
   return -log(expm1(exp(logL)));
 }
 
+/* Late in a run the error-controlled step grows until one step lowers the
+ * log-loss by hundreds, and log time leaps with it; capping the fall per
+ * step keeps states at every stretch of log time for the checkpoints, and
+ * costs about |target| / MF_MAX_DLOGLOSS steps. */
+#define MF_MAX_DLOGLOSS 5.0
+
+static double dlogloss_cap(double fall)
+{
+  return fall > 0 ? fmax(0.2, MF_MAX_DLOGLOSS / fall) : 5;
+}
+
 typedef struct {
   mf_net *net;
   const mf_map *maps;
@@ -557,6 +568,7 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
         step_log_dt = log(h) - logL + log_expm1_ratio(logL - newL);
         double fac = err == 0 ? 5 : 0.9 / sqrt(err);
         fac = fmin(rejected_last ? 1 : 5, fmax(0.2, fac));
+        fac = fmin(fac, dlogloss_cap(logL - newL));
         res->step_size = h;
         h *= fac;
         rejected_last = 0;
@@ -640,6 +652,7 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
         step_log_dt = log(h) - logL + log_expm1_ratio(logL - newL);
         double fac = err == 0 ? 5 : 0.9 * pow(err, -0.2);
         fac = fmin(rejected_last ? 1 : 5, fmax(0.2, fac));
+        fac = fmin(fac, dlogloss_cap(logL - newL));
         /* move the accepted stage into place below; h for next step */
         memcpy(ss, s5, sizeof(double) * P);
         memcpy(sth, th5, sizeof(double) * P);
