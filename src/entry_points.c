@@ -453,3 +453,73 @@ SEXP mf_flow(SEXP xt, SEXP yb, SEXP yc, SEXP netspec, SEXP widths, SEXP maps,
   UNPROTECT(np);
   return out;
 }
+
+/* ---- KKT residuals ---------------------------------------------------- */
+
+/* Margins of all points and, for the near-active ones (q_i at most
+ * (1 + rel_tol) q_min), their margin gradients, from one forward pass. */
+SEXP mf_margin_grads(SEXP xt, SEXP yb, SEXP yc, SEXP netspec, SEXP widths,
+                     SEXP theta, SEXP rel_tol)
+{
+  int np = 0;
+  mf_net net;
+  parse_net(netspec, widths, &net);
+  attach_data(&net, xt, yb, yc);
+  const double *th = real_arg(theta, "theta", net.nparam);
+  const double *tol = real_arg(rel_tol, "rel_tol", 1);
+  if (!(*tol >= 0 && isfinite(*tol)))
+    error("'rel_tol' must be a non-negative number");
+  mf_net_forward(&net, th);
+  double qmin = INFINITY;
+  for (int i = 0; i < net.n; i++) if (net.q[i] < qmin) qmin = net.q[i];
+  if (!(qmin > 0)) error("the data are not separated: smallest margin %g",
+                         qmin);
+  int *ix = (int *) R_alloc(net.n, sizeof(int));
+  int m = 0;
+  for (int i = 0; i < net.n; i++)
+    if (net.q[i] <= (1 + *tol) * qmin) ix[m++] = i;
+  if ((double) m * net.nparam > 5e8)
+    error("%d near-active points would need more than 5e8 gradient "
+          "entries; lower 'rel_tol'", m);
+  SEXP q = PROTECT(allocVector(REALSXP, net.n)); np++;
+  memcpy(REAL(q), net.q, sizeof(double) * net.n);
+  SEXP idx = PROTECT(allocVector(INTSXP, m)); np++;
+  for (int s = 0; s < m; s++) INTEGER(idx)[s] = ix[s] + 1;
+  int mw = mf_net_max_width(&net);
+  if (net.widths[0] > mw) mw = net.widths[0];
+  double *scratch = (double *) R_alloc(2 * (size_t) mw * (m > 0 ? m : 1),
+                                       sizeof(double));
+  SEXP G = PROTECT(allocMatrix(REALSXP, net.nparam, m)); np++;
+  if (m > 0) mf_net_sample_grads(&net, th, ix, m, REAL(G), scratch);
+  SEXP out = PROTECT(allocVector(VECSXP, 3)); np++;
+  SET_VECTOR_ELT(out, 0, q);
+  SET_VECTOR_ELT(out, 1, idx);
+  SET_VECTOR_ELT(out, 2, G);
+  const char *nm[] = {"margins", "idx", "grads"};
+  set_names(out, nm, 3);
+  UNPROTECT(np);
+  return out;
+}
+
+SEXP mf_nnls(SEXP K, SEXP b)
+{
+  const double *bb = real_arg(b, "b", -1);
+  R_xlen_t m = XLENGTH(b);
+  if (m > 20000) error("'b' is too long for the dense NNLS");
+  const double *KK = real_arg(K, "K", m * m);
+  for (R_xlen_t i = 0; i < m * m; i++)
+    if (!isfinite(KK[i])) error("'K' must be finite");
+  for (R_xlen_t i = 0; i < m; i++)
+    if (!isfinite(bb[i])) error("'b' must be finite");
+  SEXP lam = PROTECT(allocVector(REALSXP, m));
+  if (m > 0) {
+    double *work = (double *) R_alloc((size_t) m * m + 4 * (size_t) m,
+                                      sizeof(double));
+    int *iwork = (int *) R_alloc(2 * (size_t) m, sizeof(int));
+    int rc = mf_nnls_gram(KK, bb, (int) m, REAL(lam), work, iwork);
+    if (rc) error("nonnegative least squares failed: %s",
+                  mf_fault_message(rc));
+  }
+  UNPROTECT(1);
+  return lam;
+}

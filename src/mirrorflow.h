@@ -220,4 +220,11 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
                 double *theta, double *state, double *work, int *iwork,
                 mf_result *res, mf_poll poll, void *poll_ctx);
 
+/* ---- KKT residuals --------------------------------------------------- */
+
+/* min |s - G lambda|^2 over lambda >= 0, from K = G^T G (m x m) and
+ * b = G^T s; work holds m * m + 4 m doubles, iwork 2 m ints. */
+int mf_nnls_gram(const double *K, const double *b, int m, double *lambda,
+                 double *work, int *iwork);
+
 #endif
