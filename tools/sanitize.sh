@@ -8,13 +8,15 @@ cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 mkdir -p "$work/lib"
 cat >"$work/Makevars" <<'MK'
-CFLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+CFLAGS = -g -O1 -fno-omit-frame-pointer $(SAN)
 LDFLAGS = -fsanitize=address,undefined
 MK
 cp -r . "$work/src-copy"
 rm -f "$work"/src-copy/src/*.o "$work"/src-copy/src/*.so
-R_MAKEVARS_USER="$work/Makevars" R CMD INSTALL --no-test-load --library="$work/lib" \
-  "$work/src-copy" >"$work/install.log" 2>&1 ||
+R_MAKEVARS_USER="$work/Makevars" \
+  R CMD INSTALL --no-test-load --library="$work/lib" "$work/src-copy" \
+  >"$work/install.log" 2>&1 ||
   { tail -40 "$work/install.log"; exit 1; }
 grep -q -- "-fsanitize=address" "$work/install.log" ||
   { echo "sanitizer flags were not used"; exit 1; }

@@ -1,19 +1,44 @@
-# A short tour of every C path (integrators, schemes, net kinds, maps,
-# custom callbacks, bad .Call input) for memcheck: tools/valgrind.sh runs
-# it under valgrind and fails on any reported error.
+# A short tour of every C path (integrators, schemes, network kinds, maps,
+# custom callbacks, diagnostics, bad .Call input) for memcheck:
+# tools/valgrind.sh runs it under valgrind and fails on any reported error.
 library(mirrorflow)
 set.seed(1)
-x <- matrix(rnorm(60*4), 60); y <- ifelse(x[,1] - 0.5*x[,2] > 0, 1, -1)
-for (integ in c("md","loss_scaled","adaptive")) for (sch in c("auto","rosenbrock","dopri")) {
-  f <- suppressWarnings(mirror_flow(x, y, net = homogeneous_net(c(4,5,3,1), "leaky_relu", slope=0.1), map = list(mirror_map("hypentropy", beta=0.1), mirror_map("pnorm", p=3), mirror_map("cosh")), integrator = integ, control = flow_control(eta = 1e-3, max_steps = 60, target_log_loss = -5, scheme = sch, keep_params = TRUE, checkpoints = 5), progress = FALSE))
-  predict(f, x); snapshots(f)
+x <- matrix(rnorm(60 * 4), 60)
+y <- ifelse(x[, 1] - 0.5 * x[, 2] > 0, 1, -1)
+quiet <- function(...) suppressWarnings(mirror_flow(..., progress = FALSE))
+
+deep <- homogeneous_net(c(4, 5, 3, 1), "leaky_relu", slope = 0.1)
+maps <- list(mirror_map("hypentropy", beta = 0.1), mirror_map("pnorm", p = 3),
+             mirror_map("cosh"))
+for (integ in c("md", "loss_scaled", "adaptive")) {
+  for (sch in c("auto", "rosenbrock", "dopri")) {
+    f <- quiet(x, y, net = deep, map = maps, integrator = integ,
+               control = flow_control(eta = 1e-3, max_steps = 60,
+                                      target_log_loss = -5, scheme = sch,
+                                      keep_params = TRUE, checkpoints = 5))
+    predict(f, x)
+    snapshots(f)
+  }
 }
-f <- suppressWarnings(mirror_flow(x, y, net = diagonal_net(4), map = mirror_map("powers", p=1.5, q=3), control = flow_control(max_steps = 80, scheme="rosenbrock"), progress=FALSE)); predict(f, x)
+f <- quiet(x, y, net = diagonal_net(4), map = mirror_map("powers", p = 1.5,
+                                                         q = 3),
+           control = flow_control(max_steps = 80, scheme = "rosenbrock"))
+predict(f, x)
 yc <- factor(sample(letters[1:3], 60, TRUE))
-f <- suppressWarnings(mirror_flow(x, yc, net = homogeneous_net(c(4,6,3)), loss = "logistic", control = flow_control(max_steps = 50, scheme = "rosenbrock"), progress=FALSE)); predict(f, x, type="class")
-cm <- mirror_map("custom", potential = function(x) abs(x)^3/3, gradient = function(x) sign(x)*x^2)
-f <- suppressWarnings(mirror_flow(x, y, map = cm, control = flow_control(max_steps = 30, scheme = "rosenbrock"), progress=FALSE))
-mirror_inverse(mirror_map("powers", p=2, q=3), c(1e-300, 1, 1e300)); horizon(mirror_map("cosh"), c(1,NA))
-network_loss(homogeneous_net(c(4,3,1)), x, y, init_weights(homogeneous_net(c(4,3,1))))
+f <- quiet(x, yc, net = homogeneous_net(c(4, 6, 3)), loss = "logistic",
+           control = flow_control(max_steps = 50, scheme = "rosenbrock"))
+predict(f, x, type = "class")
+cm <- mirror_map("custom", potential = function(x) abs(x)^3 / 3,
+                 gradient = function(x) sign(x) * x^2)
+f <- quiet(x, y, map = cm,
+           control = flow_control(max_steps = 30, scheme = "rosenbrock"))
+relu <- quiet(x, y, net = homogeneous_net(c(4, 8, 1)),
+              control = flow_control(target_log_loss = -10))
+kkt_residual(relu)
+balance_report(relu)
+mirror_inverse(mirror_map("powers", p = 2, q = 3), c(1e-300, 1, 1e300))
+horizon(mirror_map("cosh"), c(1, NA))
+net <- homogeneous_net(c(4, 3, 1))
+network_loss(net, x, y, init_weights(net))
 try(.Call(mirrorflow:::C_mf_flow, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10))
-cat("vg done\n")
+cat("valgrind smoke done\n")

@@ -407,7 +407,8 @@ test_that("bad data and labels give errors naming the argument", {
                "'y' has one class")
 
   expect_error(network_loss(list(widths = 3), x, y, w), "'net'")
-  expect_error(network_loss(net, x, y, w, loss = "hinge"), "'loss' must be one of")
+  expect_error(network_loss(net, x, y, w, loss = "hinge"),
+               "'loss' must be one of")
 })
 
 test_that("weights of the wrong shape are refused", {
