@@ -57,6 +57,22 @@ trajectory_columns <- c("step", "log_time", "tau", "log_loss", "q_min",
 #'   [coef.mirror_flow()], [predict.mirror_flow()] and
 #'   [summary.mirror_flow()].
 #'
+#' @section How long a run needs:
+#' On a linear model with 40 points in 30 dimensions, the default settings
+#' reach log-loss -1000 in well under a second for the euclidean, p-norm,
+#' sums-of-powers and hyperbolic-entropy maps. Late in a run the flow turns
+#' stiff, and the Rosenbrock stage of the adaptive integrator lets its
+#' step in normalised time grow with the time itself. How close the
+#' direction then is to its limit depends on the map: for the euclidean
+#' map the margin gap falls like one over log time, to 0.1 per cent at
+#' log-loss -1000 on that set; for the hyperbolic entropy with beta 1 it
+#' is about 1 per cent there. The cosh map is slow by nature: its
+#' parameters grow only like the logarithm of the dual variable, so its
+#' l-infinity gap closes very slowly in log time; 100,000 steps (about 8
+#' seconds) reach log-loss near -80 and a gap of a few per cent. A ReLU
+#' network costs more per step, and the kinks of its activation limit the
+#' step.
+#'
 #' A run interrupted by the user returns what it had, with a warning. A run
 #' that stops at its step or time limit before the loss reaches its target,
 #' or that ends without separating the training data, warns too.

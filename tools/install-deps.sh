@@ -6,7 +6,7 @@
 set -euo pipefail
 
 pkgs="r-cran-cli r-cran-testthat r-cran-quadprog r-cran-knitr r-cran-rmarkdown
-      r-cran-processx
+      r-cran-processx r-cran-lpsolve
       pandoc qpdf tidy python3-torch"
 missing=""
 for p in $pkgs; do

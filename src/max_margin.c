@@ -1,0 +1,561 @@
+/* Max-margin problems min Q(w) s.t. y_i <x_i, w> >= 1 for the l1, l2, lp
+ * and l-infinity gauges: one primal-dual interior-point core (Mehrotra
+ * predictor-corrector) on plain arrays, and its .Call wrapper at the end. */
+
+#include <math.h>
+#include <string.h>
+#include <float.h>
+#define USE_FC_LEN_T
+#include <R.h>
+#include <Rinternals.h>
+#include <R_ext/BLAS.h>
+#include <R_ext/Lapack.h>
+#include <R_ext/Utils.h>
+#ifndef FCONE
+#define FCONE
+#endif
+#include "entry_points.h"
+
+/* Gauge kinds; the integer codes are shared with R/max_margin.R. */
+enum { MM_L1 = 0, MM_L2 = 1, MM_LINF = 2, MM_LP = 3 };
+
+/* Outcomes of the core. */
+enum { MM_OK = 0, MM_NOT_SEPARABLE = 1, MM_MAXIT = 2, MM_LAPACK = 3,
+       MM_NONFINITE = 4, MM_STALLED = 5 };
+
+typedef struct {
+  int n, d, kind, maxit;
+  double p, q;        /* exponent and its conjugate (lp, l2) */
+  int uparam;         /* smooth gauges: iterate on u = grad f(w) (p <= 2) */
+  const double *A;    /* n x d, row i = y_i x_i / scale */
+  double tol;
+  /* iterates; t, s1, s2, al, be only for the linear programs */
+  double *w, *u, *t, *s, *lam, *s1, *s2, *al, *be;
+  /* residuals and directions */
+  double *rd, *rt, *rp, *rp1, *rp2;
+  double *dw, *du, *dt, *ds, *dlam, *ds1, *ds2, *dal, *dbe;
+  double *daff_s, *daff_lam, *daff_s1, *daff_s2, *daff_al, *daff_be;
+  double *g, *h;      /* curvature factors of the smooth objective */
+  double *B, *M, *rhs, *tmpn, *tmpd, *cvec;
+  int mt;             /* length of t: d (l1), 1 (linf), 0 (smooth) */
+} ipm_t;
+
+size_t mm_work_doubles(int n, int d)
+{
+  return (size_t) n * d + (size_t) d * d + 40 * ((size_t) n + d) + 16;
+}
+
+static double *take(double **pool, size_t len)
+{
+  double *out = *pool;
+  *pool += len;
+  return out;
+}
+
+static void setup(ipm_t *P, double *work)
+{
+  int n = P->n, d = P->d;
+  double *pool = work;
+  P->w = take(&pool, d); P->u = take(&pool, d); P->t = take(&pool, d);
+  P->s = take(&pool, n); P->lam = take(&pool, n);
+  P->s1 = take(&pool, d); P->s2 = take(&pool, d);
+  P->al = take(&pool, d); P->be = take(&pool, d);
+  P->rd = take(&pool, d); P->rt = take(&pool, d); P->rp = take(&pool, n);
+  P->rp1 = take(&pool, d); P->rp2 = take(&pool, d);
+  P->dw = take(&pool, d); P->du = take(&pool, d); P->dt = take(&pool, d);
+  P->ds = take(&pool, n); P->dlam = take(&pool, n);
+  P->ds1 = take(&pool, d); P->ds2 = take(&pool, d);
+  P->dal = take(&pool, d); P->dbe = take(&pool, d);
+  P->daff_s = take(&pool, n); P->daff_lam = take(&pool, n);
+  P->daff_s1 = take(&pool, d); P->daff_s2 = take(&pool, d);
+  P->daff_al = take(&pool, d); P->daff_be = take(&pool, d);
+  P->g = take(&pool, d); P->h = take(&pool, d);
+  P->rhs = take(&pool, d); P->tmpn = take(&pool, n); P->tmpd = take(&pool, d);
+  P->cvec = take(&pool, d);
+  P->B = take(&pool, (size_t) n * d);
+  P->M = take(&pool, (size_t) d * d);
+}
+
+/* out = A v (n) or A' v (d). */
+static void amul(const ipm_t *P, const double *v, double *out)
+{
+  int inc = 1;
+  double one = 1, zero = 0;
+  F77_CALL(dgemv)("N", &P->n, &P->d, &one, P->A, &P->n, v, &inc, &zero, out,
+                  &inc FCONE);
+}
+
+static void atmul(const ipm_t *P, const double *v, double *out)
+{
+  int inc = 1;
+  double one = 1, zero = 0;
+  F77_CALL(dgemv)("T", &P->n, &P->d, &one, P->A, &P->n, v, &inc, &zero, out,
+                  &inc FCONE);
+}
+
+static double sgn(double x)
+{
+  return (x > 0) - (x < 0);
+}
+
+/* Smooth gauges, objective f(w) = (1/p) sum |w_k|^p. With u-param (p <= 2)
+ * the iterate is u and w = grad f*(u) = sign(u) |u|^(q-1), whose derivative
+ * g = (q-1)|u|^(q-2) is bounded because q >= 2; with w-param (p > 2) the
+ * curvature h = (p-1)|w|^(p-2) is bounded instead. Either way Newton sees a
+ * twice continuously differentiable system. */
+static void smooth_update(ipm_t *P)
+{
+  int d = P->d;
+  if (P->uparam) {
+    for (int k = 0; k < d; k++) {
+      double a = fabs(P->u[k]);
+      P->w[k] = P->q == 2 ? P->u[k] : sgn(P->u[k]) * pow(a, P->q - 1);
+      P->g[k] = P->q == 2 ? 1 : (P->q - 1) * pow(a, P->q - 2);
+    }
+  } else {
+    double hmax = 0;
+    for (int k = 0; k < d; k++) {
+      double a = fabs(P->w[k]);
+      P->u[k] = sgn(P->w[k]) * pow(a, P->p - 1);
+      P->h[k] = (P->p - 1) * pow(a, P->p - 2);
+      if (P->h[k] > hmax) hmax = P->h[k];
+    }
+    /* The curvature vanishes at w_k = 0 for p > 2; a floor far below the
+     * others keeps the Newton matrix definite and moves only the step. */
+    double floor_h = 1e-14 * (hmax > 0 ? hmax : 1);
+    for (int k = 0; k < d; k++)
+      if (P->h[k] < floor_h) P->h[k] = floor_h;
+  }
+}
+
+/* Residuals of the KKT system at the current iterate. */
+static void residuals(ipm_t *P)
+{
+  int n = P->n, d = P->d;
+  atmul(P, P->lam, P->tmpd);
+  amul(P, P->w, P->rp);
+  for (int i = 0; i < n; i++) P->rp[i] -= 1 + P->s[i];
+  if (P->mt == 0) {
+    for (int k = 0; k < d; k++) P->rd[k] = P->u[k] - P->tmpd[k];
+    return;
+  }
+  double tsum = 0;
+  for (int k = 0; k < d; k++) {
+    double tk = P->mt == 1 ? P->t[0] : P->t[k];
+    P->rd[k] = -P->tmpd[k] + P->al[k] - P->be[k];
+    P->rp1[k] = tk - P->w[k] - P->s1[k];
+    P->rp2[k] = tk + P->w[k] - P->s2[k];
+    if (P->mt == P->d) P->rt[k] = 1 - P->al[k] - P->be[k];
+    tsum += P->al[k] + P->be[k];
+  }
+  if (P->mt == 1) P->rt[0] = 1 - tsum;
+}
+
+/* Builds and factors the reduced Newton matrix in w (or u): d x d, the
+ * smaller system when n >= d. Limitation: for n much below d an n x n
+ * form (Woodbury) would be cheaper; the d x d form is always used. */
+static int factor(ipm_t *P)
+{
+  int n = P->n, d = P->d, info = 0;
+  double one = 1, zero = 0;
+  for (int i = 0; i < n; i++) P->tmpn[i] = sqrt(P->lam[i] / P->s[i]);
+  for (int k = 0; k < d; k++) {
+    double ck = (P->mt == 0 && P->uparam) ? sqrt(P->g[k]) : 1;
+    const double *a = P->A + (size_t) k * n;
+    double *b = P->B + (size_t) k * n;
+    for (int i = 0; i < n; i++) b[i] = P->tmpn[i] * a[i] * ck;
+  }
+  F77_CALL(dsyrk)("U", "T", &d, &n, &one, P->B, &n, &zero, P->M, &d
+                  FCONE FCONE);
+  double tau = 0;
+  for (int k = 0; k < d; k++) {
+    double diag;
+    if (P->mt == 0) {
+      diag = P->uparam ? 1 : P->h[k];
+    } else {
+      double D1 = P->al[k] / P->s1[k], D2 = P->be[k] / P->s2[k];
+      if (P->mt == d) {
+        diag = 4 * D1 * D2 / (D1 + D2);
+      } else {
+        diag = D1 + D2;
+        P->cvec[k] = D2 - D1;
+        tau += D1 + D2;
+      }
+    }
+    P->M[k + (size_t) k * d] += diag;
+  }
+  if (P->mt == 1) {
+    /* eliminating the scalar t leaves a rank-one downdate, still definite
+     * as a Schur complement of a definite matrix */
+    double a = -1 / tau;
+    int inc = 1;
+    F77_CALL(dsyr)("U", &d, &a, P->cvec, &inc, P->M, &d FCONE);
+    P->h[0] = tau;  /* h is free for the linear programs */
+  }
+  F77_CALL(dpotrf)("U", &d, P->M, &d, &info FCONE);
+  return info;
+}
+
+/* One Newton solve for complementarity targets rc = lam s - (sigma mu -
+ * corrections) given in tmp arrays: cs (n), c1, c2 (d). Fills the step. */
+static int solve(ipm_t *P, const double *cs, const double *c1,
+                 const double *c2)
+{
+  int n = P->n, d = P->d, inc = 1, info = 0;
+  /* gvec_i = -(cs_i + lam_i rp_i) / s_i */
+  for (int i = 0; i < n; i++)
+    P->tmpn[i] = -(cs[i] + P->lam[i] * P->rp[i]) / P->s[i];
+  atmul(P, P->tmpn, P->rhs);
+  double rho = 0;
+  for (int k = 0; k < d; k++) {
+    if (P->mt == 0) {
+      P->rhs[k] -= P->rd[k];
+      continue;
+    }
+    double D1 = P->al[k] / P->s1[k], D2 = P->be[k] / P->s2[k];
+    double g1 = -(c1[k] + P->al[k] * P->rp1[k]) / P->s1[k];
+    double g2 = -(c2[k] + P->be[k] * P->rp2[k]) / P->s2[k];
+    P->dal[k] = g1;  /* kept until the back substitution */
+    P->dbe[k] = g2;
+    P->rhs[k] += -P->rd[k] - g1 + g2;
+    if (P->mt == d) {
+      double r = g1 + g2 - P->rt[k];
+      P->rhs[k] -= (D2 - D1) * r / (D1 + D2);
+    } else {
+      rho += g1 + g2;
+    }
+  }
+  if (P->mt == 1) {
+    rho -= P->rt[0];
+    for (int k = 0; k < d; k++) P->rhs[k] -= P->cvec[k] * rho / P->h[0];
+  }
+  int usc = P->mt == 0 && P->uparam;
+  if (usc)
+    for (int k = 0; k < d; k++) P->rhs[k] *= sqrt(P->g[k]);
+  memcpy(P->dw, P->rhs, sizeof(double) * d);
+  F77_CALL(dpotrs)("U", &d, &inc, P->M, &d, P->dw, &d, &info FCONE);
+  if (info != 0) return info;
+  if (usc)
+    for (int k = 0; k < d; k++) P->dw[k] *= sqrt(P->g[k]);
+
+  /* back substitution */
+  amul(P, P->dw, P->ds);
+  for (int i = 0; i < n; i++) {
+    P->ds[i] += P->rp[i];
+    P->dlam[i] = P->tmpn[i] - P->lam[i] / P->s[i] * (P->ds[i] - P->rp[i]);
+  }
+  if (P->mt == 0) {
+    if (usc) {
+      /* du = -rd + A' dlam */
+      atmul(P, P->dlam, P->du);
+      for (int k = 0; k < d; k++) P->du[k] -= P->rd[k];
+    }
+    return 0;
+  }
+  double cdw = 0;
+  if (P->mt == 1)
+    for (int k = 0; k < d; k++) cdw += P->cvec[k] * P->dw[k];
+  for (int k = 0; k < d; k++) {
+    double D1 = P->al[k] / P->s1[k], D2 = P->be[k] / P->s2[k];
+    double dtk;
+    if (P->mt == d) {
+      dtk = (P->dal[k] + P->dbe[k] - P->rt[k] - (D2 - D1) * P->dw[k]) /
+        (D1 + D2);
+      P->dt[k] = dtk;
+    } else {
+      dtk = (rho - cdw) / P->h[0];
+      P->dt[0] = dtk;
+    }
+    P->ds1[k] = dtk - P->dw[k] + P->rp1[k];
+    P->ds2[k] = dtk + P->dw[k] + P->rp2[k];
+    P->dal[k] = P->dal[k] - D1 * (dtk - P->dw[k]);
+    P->dbe[k] = P->dbe[k] - D2 * (dtk + P->dw[k]);
+  }
+  return 0;
+}
+
+/* Largest step in (0, 1] keeping v + a dv >= 0, for len entries. */
+static double max_step(const double *v, const double *dv, int len, double a)
+{
+  for (int i = 0; i < len; i++)
+    if (dv[i] < 0 && -v[i] / dv[i] < a) a = -v[i] / dv[i];
+  return a;
+}
+
+static double step_bound(const ipm_t *P)
+{
+  double a = 1;
+  a = max_step(P->s, P->ds, P->n, a);
+  a = max_step(P->lam, P->dlam, P->n, a);
+  if (P->mt > 0) {
+    a = max_step(P->s1, P->ds1, P->d, a);
+    a = max_step(P->s2, P->ds2, P->d, a);
+    a = max_step(P->al, P->dal, P->d, a);
+    a = max_step(P->be, P->dbe, P->d, a);
+  }
+  return a;
+}
+
+static int npairs(const ipm_t *P)
+{
+  return P->n + (P->mt > 0 ? 2 * P->d : 0);
+}
+
+static double mu_after(const ipm_t *P, double a)
+{
+  double sum = 0;
+  for (int i = 0; i < P->n; i++)
+    sum += (P->s[i] + a * P->ds[i]) * (P->lam[i] + a * P->dlam[i]);
+  if (P->mt > 0)
+    for (int k = 0; k < P->d; k++)
+      sum += (P->s1[k] + a * P->ds1[k]) * (P->al[k] + a * P->dal[k]) +
+        (P->s2[k] + a * P->ds2[k]) * (P->be[k] + a * P->dbe[k]);
+  return sum / npairs(P);
+}
+
+static double inf_norm(const double *v, int len)
+{
+  double m = 0;
+  for (int i = 0; i < len; i++) if (fabs(v[i]) > m) m = fabs(v[i]);
+  return m;
+}
+
+static void axpy(double *y, const double *x, double a, int len)
+{
+  for (int i = 0; i < len; i++) y[i] += a * x[i];
+}
+
+/* Squared residual of the system centred at target mu, for the line search
+ * of the nonlinear (lp) case. */
+static double merit(ipm_t *P, double target)
+{
+  residuals(P);
+  double m = 0;
+  for (int k = 0; k < P->d; k++) m += P->rd[k] * P->rd[k];
+  for (int i = 0; i < P->n; i++) {
+    double c = P->lam[i] * P->s[i] - target;
+    m += P->rp[i] * P->rp[i] + c * c;
+  }
+  return m;
+}
+
+/* Solves the problem for rows A (n x d, already signed and scaled). On
+ * return w holds the minimiser and lam the multipliers of f (smooth) or of
+ * the gauge (linear programs); diag receives iterations, primal and dual
+ * residuals and mu. Returns an MM_ outcome. */
+int mm_solve(int n, int d, const double *A, int kind, double p, int maxit,
+             double tol, double *w, double *lam, double *diag, double *work)
+{
+  ipm_t P;
+  memset(&P, 0, sizeof(P));
+  P.n = n; P.d = d; P.A = A; P.kind = kind; P.maxit = maxit; P.tol = tol;
+  P.p = kind == MM_L2 ? 2 : p;
+  P.q = P.p / (P.p - 1);
+  P.uparam = P.p < 2;
+  P.mt = kind == MM_L1 ? d : (kind == MM_LINF ? 1 : 0);
+  setup(&P, work);
+
+  /* start: infeasible in the constraints, interior in the bounds */
+  for (int i = 0; i < n; i++) { P.s[i] = 1; P.lam[i] = 1; }
+  for (int k = 0; k < d; k++) {
+    P.w[k] = 0; P.u[k] = 0; P.t[k] = 1;
+    P.s1[k] = P.s2[k] = 1;
+    P.al[k] = P.be[k] = P.mt == 1 ? 0.5 / d : 0.5;
+  }
+  if (P.mt == 0) {
+    if (!P.uparam) {
+      /* start on the stationarity manifold w = grad f*(A' 1 / n) */
+      for (int i = 0; i < n; i++) P.tmpn[i] = 1.0 / n;
+      atmul(&P, P.tmpn, P.tmpd);
+      for (int k = 0; k < d; k++)
+        P.w[k] = sgn(P.tmpd[k]) * pow(fabs(P.tmpd[k]), P.q - 1);
+    }
+    smooth_update(&P);
+  }
+
+  double *ccs = P.daff_s, *cc1 = P.daff_s1, *cc2 = P.daff_s2;
+  double *xs = (double *) R_alloc(n, sizeof(double));
+  double *x1 = (double *) R_alloc(d, sizeof(double));
+  double *x2 = (double *) R_alloc(d, sizeof(double));
+  double *save = (double *) R_alloc(2 * (size_t) n + 8 * (size_t) d,
+                                    sizeof(double));
+  int status = MM_MAXIT, it;
+  double rpn = 0, rdn = 0, mu = 0;
+  for (it = 0; it < maxit; it++) {
+    if (it % 5 == 0) R_CheckUserInterrupt();
+    residuals(&P);
+    mu = mu_after(&P, 0);
+    /* primal infeasibility of w itself: the slacks may lag behind it */
+    rpn = 0;
+    for (int i = 0; i < n; i++)
+      if (-(P.rp[i] + P.s[i]) > rpn) rpn = -(P.rp[i] + P.s[i]);
+    rdn = inf_norm(P.rd, d);
+    double lsum = 0;
+    for (int i = 0; i < n; i++) lsum += P.lam[i];
+    if (P.mt > 0) {
+      for (int k = 0; k < d; k++)
+        rpn = fmax(rpn, fmax(-(P.rp1[k] + P.s1[k]), -(P.rp2[k] + P.s2[k])));
+      rdn = fmax(rdn, inf_norm(P.rt, P.mt));
+    }
+    /* the gap npairs * mu bounds the objective error; relative to sum lam,
+     * which is the size of the optimal objective */
+    double dscale = 1 + inf_norm(P.tmpd, d);
+    double worst = fmax(rpn, fmax(rdn / dscale, npairs(&P) * mu /
+                                  (1 + lsum)));
+    if (worst <= tol) {
+      status = MM_OK;
+      break;
+    }
+    /* A Farkas certificate: lam >= 0 with A' lam = 0 and sum lam > 0 shows
+     * that y_i <x_i, w> >= 1 has no solution. The iterates of an
+     * infeasible problem run off along it. */
+    atmul(&P, P.lam, P.tmpd);
+    if (lsum > 1e6 && inf_norm(P.tmpd, d) <= 1e-9 * lsum) {
+      status = MM_NOT_SEPARABLE;
+      break;
+    }
+    if (!isfinite(mu) || !isfinite(rpn) || !isfinite(rdn)) {
+      status = MM_NONFINITE;
+      break;
+    }
+
+    /* Near the solution lam / s spans many orders of magnitude and the
+     * factorisation can break down in rounding; the iterate is then as
+     * good as this method gets, and R judges it by its KKT residuals. */
+    if (factor(&P) != 0) {
+      status = it == 0 ? MM_LAPACK : (worst <= 1e3 * tol ? MM_OK :
+                                      MM_STALLED);
+      break;
+    }
+    /* predictor */
+    for (int i = 0; i < n; i++) xs[i] = P.lam[i] * P.s[i];
+    for (int k = 0; k < d; k++) {
+      x1[k] = P.al[k] * P.s1[k];
+      x2[k] = P.be[k] * P.s2[k];
+    }
+    if (solve(&P, xs, x1, x2) != 0) return MM_LAPACK;
+    double aff = step_bound(&P);
+    double mu_aff = mu_after(&P, aff);
+    double sigma = pow(mu_aff / mu, 3);
+    if (sigma > 1) sigma = 1;
+    /* corrector: target sigma mu plus the second-order term */
+    /* For lp the second-order term is dropped, so that the step is the
+     * Newton step of the centred system and descends its residual. */
+    double soc = (P.mt == 0 && P.p != 2) ? 0 : 1;
+    for (int i = 0; i < n; i++)
+      ccs[i] = xs[i] - sigma * mu + soc * P.ds[i] * P.dlam[i];
+    for (int k = 0; k < d; k++) {
+      cc1[k] = x1[k] - sigma * mu + P.ds1[k] * P.dal[k];
+      cc2[k] = x2[k] - sigma * mu + P.ds2[k] * P.dbe[k];
+    }
+    if (solve(&P, ccs, cc1, cc2) != 0) return MM_LAPACK;
+    double a = step_bound(&P);
+    a = a < 1 ? 0.995 * a : 1;
+    if (a < 1e-10) {
+      status = worst <= 1e3 * tol ? MM_OK : MM_STALLED;
+      break;
+    }
+
+    /* Close to the solution Newton converges by itself, and the merit no
+     * longer resolves rounding, so the line search is for the early phase */
+    int nonlinear = P.mt == 0 && P.p != 2 && worst > 1e-6;
+    double m0 = 0;
+    if (nonlinear) {
+      m0 = merit(&P, sigma * mu);
+      memcpy(save, P.s, sizeof(double) * n);
+      memcpy(save + n, P.lam, sizeof(double) * n);
+      memcpy(save + 2 * n, P.w, sizeof(double) * d);
+      memcpy(save + 2 * n + d, P.u, sizeof(double) * d);
+    }
+    for (int ls = 0; ; ls++) {
+      axpy(P.s, P.ds, a, n);
+      axpy(P.lam, P.dlam, a, n);
+      if (P.mt == 0) {
+        if (P.uparam) axpy(P.u, P.du, a, d);
+        else axpy(P.w, P.dw, a, d);
+        smooth_update(&P);
+      } else {
+        axpy(P.w, P.dw, a, d);
+        axpy(P.t, P.dt, a, P.mt);
+        axpy(P.s1, P.ds1, a, d);
+        axpy(P.s2, P.ds2, a, d);
+        axpy(P.al, P.dal, a, d);
+        axpy(P.be, P.dbe, a, d);
+      }
+      if (!nonlinear || ls >= 40) break;
+      /* Newton on the nonlinear map can overshoot far from the solution;
+       * backtrack on the centred residual */
+      double m1 = merit(&P, sigma * mu);
+      if (m1 <= (1 - 1e-4 * a) * m0) break;
+      memcpy(P.s, save, sizeof(double) * n);
+      memcpy(P.lam, save + n, sizeof(double) * n);
+      memcpy(P.w, save + 2 * n, sizeof(double) * d);
+      memcpy(P.u, save + 2 * n + d, sizeof(double) * d);
+      a *= 0.5;
+    }
+  }
+  memcpy(w, P.w, sizeof(double) * d);
+  memcpy(lam, P.lam, sizeof(double) * n);
+  diag[0] = it;
+  diag[1] = rpn;
+  diag[2] = rdn;
+  diag[3] = mu;
+  return status;
+}
+
+/* ---- .Call wrapper --------------------------------------------------- */
+
+/* mf_max_margin(xs, kind, p, control): xs is the n x d matrix of rows
+ * y_i x_i; control = (maxit, tol). Returns list(w, lambda, diag, status)
+ * with lambda the multipliers of the solver's objective. */
+SEXP mf_max_margin(SEXP xs, SEXP kind, SEXP p, SEXP control)
+{
+  int np = 0;
+  if (TYPEOF(xs) != REALSXP || !isMatrix(xs))
+    error("'xs' must be a double matrix");
+  SEXP dim = getAttrib(xs, R_DimSymbol);
+  int n = INTEGER(dim)[0], d = INTEGER(dim)[1];
+  if (n < 1 || d < 1) error("'xs' must have at least one row and column");
+  if ((double) n * d > 2e8 || (double) d * d > 2e8)
+    error("'xs' is too large for the dense interior-point solver");
+  const double *A = REAL(xs);
+  for (R_xlen_t i = 0; i < XLENGTH(xs); i++)
+    if (!isfinite(A[i])) error("'xs' must be finite");
+  if (TYPEOF(kind) != INTSXP || XLENGTH(kind) != 1)
+    error("'kind' must be a single integer");
+  int k = INTEGER(kind)[0];
+  if (k != MM_L1 && k != MM_L2 && k != MM_LINF && k != MM_LP)
+    error("'kind' must be 0 (l1), 1 (l2), 2 (linf) or 3 (lp)");
+  if (TYPEOF(p) != REALSXP || XLENGTH(p) != 1)
+    error("'p' must be a single double");
+  double pv = REAL(p)[0];
+  if (k == MM_LP && !(pv > 1 && isfinite(pv)))
+    error("'p' must be finite and greater than 1");
+  if (TYPEOF(control) != REALSXP || XLENGTH(control) != 2)
+    error("'control' must be a double vector of length 2");
+  double maxit = REAL(control)[0], tol = REAL(control)[1];
+  if (!(maxit >= 1 && maxit <= 1e5)) error("'maxit' must be 1 to 1e5");
+  if (!(tol > 0 && tol < 1)) error("'tol' must be in (0, 1)");
+
+  double *work = (double *) R_alloc(mm_work_doubles(n, d), sizeof(double));
+  SEXP w = PROTECT(allocVector(REALSXP, d)); np++;
+  SEXP lam = PROTECT(allocVector(REALSXP, n)); np++;
+  SEXP diag = PROTECT(allocVector(REALSXP, 4)); np++;
+  int st = mm_solve(n, d, A, k, pv, (int) maxit, tol, REAL(w), REAL(lam),
+                    REAL(diag), work);
+  if (st == MM_LAPACK)
+    error("the Cholesky factorisation of the Newton system failed");
+  SEXP out = PROTECT(allocVector(VECSXP, 4)); np++;
+  SET_VECTOR_ELT(out, 0, w);
+  SET_VECTOR_ELT(out, 1, lam);
+  SET_VECTOR_ELT(out, 2, diag);
+  SET_VECTOR_ELT(out, 3, ScalarInteger(st));
+  SEXP nm = PROTECT(allocVector(STRSXP, 4)); np++;
+  SET_STRING_ELT(nm, 0, mkChar("w"));
+  SET_STRING_ELT(nm, 1, mkChar("lambda"));
+  SET_STRING_ELT(nm, 2, mkChar("diag"));
+  SET_STRING_ELT(nm, 3, mkChar("status"));
+  setAttrib(out, R_NamesSymbol, nm);
+  UNPROTECT(np);
+  return out;
+}

@@ -1,0 +1,208 @@
+# Tests of max_margin() (R/max_margin.R, src/max_margin.c): directions
+# against independent solvers (quadprog, lpSolve, an SQP built on quadprog),
+# KKT conditions checked here from scratch, mirror-map gauges, and errors.
+
+sparse_set <- function() {
+  set.seed(20240611)
+  d <- 30
+  x <- matrix(rnorm(120 * d), ncol = d)
+  teacher <- c(1, -2, 1.5, rep(0, d - 3))
+  s <- drop(x %*% teacher)
+  keep <- which(abs(s) > 0.5)[1:40]
+  list(x = x[keep, ], y = sign(s[keep]))
+}
+
+gauge_of <- function(w, p) {
+  if (is.infinite(p)) max(abs(w)) else sum(abs(w)^p)^(1 / p)
+}
+
+direction_error <- function(w, ref, p) {
+  max(abs(w / gauge_of(w, p) - ref / gauge_of(ref, p)))
+}
+
+# Largest violation of the KKT conditions of min Q(w) s.t. A w >= 1, with
+# A = y * x: stationarity against the subdifferential of Q at w, lambda >= 0,
+# primal feasibility and complementarity.
+kkt_violation <- function(fit, x, y, p) {
+  A <- x * y
+  w <- fit$w
+  lam <- fit$multipliers
+  g <- drop(crossprod(A, lam))
+  a <- max(abs(w))
+  if (p == 1) {
+    nz <- abs(w) > 1e-7 * a
+    stat <- max(c(abs(g[nz] - sign(w[nz])), pmax(abs(g[!nz]) - 1, 0)))
+  } else if (is.infinite(p)) {
+    top <- abs(w) > (1 - 1e-7) * a
+    stat <- max(c(abs(g[!top]), pmax(-sign(w[top]) * g[top], 0),
+                  abs(sum(abs(g[top])) - 1)))
+  } else {
+    stat <- max(abs(g - sign(w) * (abs(w) / gauge_of(w, p))^(p - 1)))
+  }
+  m <- drop(A %*% w)
+  c(stationarity = stat, sign = max(0, -lam), feasibility = max(0, 1 - m),
+    complementarity = abs(sum(lam * (m - 1))))
+}
+
+# Sequential quadratic programming for min sum |w|^p / p s.t. A w >= 1:
+# each step minimises the second-order model with quadprog; its fixed
+# points are the KKT points, whatever the floor on the curvature.
+sqp_lp <- function(x, y, p, w0, iterations = 60) {
+  A <- x * y
+  w <- w0
+  for (k in seq_len(iterations)) {
+    h <- (p - 1) * abs(w)^(p - 2)
+    h <- pmax(h, 1e-10 * max(h))
+    gr <- sign(w) * abs(w)^(p - 1)
+    sol <- quadprog::solve.QP(diag(h), h * w - gr, t(A), rep(1, nrow(A)))
+    if (max(abs(sol$solution - w)) < 1e-15 * max(abs(w))) break
+    w <- sol$solution
+  }
+  w
+}
+
+test_that("l2 agrees with quadprog and satisfies KKT", {
+  skip_if_not_installed("quadprog")
+  s <- sparse_set()
+  fit <- max_margin(s$x, s$y, gauge = "l2")
+  ref <- quadprog::solve.QP(diag(30), rep(0, 30), t(s$x * s$y),
+                            rep(1, 40))$solution
+  expect_lt(direction_error(fit$w, ref, 2), 1e-8)
+  expect_true(all(kkt_violation(fit, s$x, s$y, 2) < 1e-8))
+  expect_equal(fit$margin, 1 / sqrt(sum(fit$w^2)))
+  expect_equal(fit$direction, fit$w / sqrt(sum(fit$w^2)))
+})
+
+test_that("l1 agrees with lpSolve and satisfies KKT", {
+  skip_if_not_installed("lpSolve")
+  s <- sparse_set()
+  A <- s$x * s$y
+  fit <- max_margin(s$x, s$y, gauge = "l1")
+  sol <- lpSolve::lp("min", rep(1, 60), cbind(A, -A), rep(">=", 40),
+                     rep(1, 40))
+  expect_equal(sol$status, 0)
+  ref <- sol$solution[1:30] - sol$solution[31:60]
+  expect_lt(direction_error(fit$w, ref, 1), 1e-8)
+  expect_true(all(kkt_violation(fit, s$x, s$y, 1) < 1e-8))
+})
+
+test_that("l-infinity agrees with lpSolve and satisfies KKT", {
+  skip_if_not_installed("lpSolve")
+  s <- sparse_set()
+  A <- s$x * s$y
+  d <- 30
+  fit <- max_margin(s$x, s$y, gauge = "linf")
+  I <- diag(d)
+  con <- rbind(cbind(A, -A, 0), cbind(-I, I, 1), cbind(I, -I, 1))
+  sol <- lpSolve::lp("min", c(rep(0, 2 * d), 1), con, rep(">=", 40 + 2 * d),
+                     c(rep(1, 40), rep(0, 2 * d)))
+  expect_equal(sol$status, 0)
+  ref <- sol$solution[1:d] - sol$solution[d + 1:d]
+  expect_lt(direction_error(fit$w, ref, Inf), 1e-8)
+  expect_true(all(kkt_violation(fit, s$x, s$y, Inf) < 1e-8))
+})
+
+test_that("lp agrees with an SQP on quadprog and satisfies KKT", {
+  skip_if_not_installed("quadprog")
+  s <- sparse_set()
+  w2 <- max_margin(s$x, s$y, gauge = "l2")$w
+  for (p in c(3, 1.5)) {
+    fit <- max_margin(s$x, s$y, gauge = "lp", p = p)
+    expect_true(fit$converged)
+    ref <- sqp_lp(s$x, s$y, p, w2)
+    expect_lt(direction_error(fit$w, ref, p), 1e-8)
+    expect_true(all(kkt_violation(fit, s$x, s$y, p) < 1e-8))
+    expect_equal(fit$p, p)
+  }
+})
+
+test_that("reported diagnostics match the KKT conditions", {
+  s <- sparse_set()
+  for (g in c("l1", "l2", "linf")) {
+    fit <- max_margin(s$x, s$y, gauge = g)
+    expect_s3_class(fit, "max_margin")
+    expect_lt(fit$stationarity, 1e-8)
+    expect_lt(abs(fit$complementarity), 1e-8)
+    expect_lt(fit$primal_infeasibility, 1e-12)
+    expect_true(all(fit$multipliers >= 0))
+    expect_length(fit$multipliers, 40)
+    m <- drop((s$x * s$y) %*% fit$w)
+    expect_equal(fit$active, which(m - 1 <= fit$active_tol))
+    # multipliers vanish off the active set
+    expect_lt(max(fit$multipliers[-fit$active]), 1e-8)
+    expect_output(print(fit), "max_margin")
+  }
+})
+
+test_that("a mirror map selects the gauge of its horizon", {
+  s <- sparse_set()
+  f1 <- max_margin(s$x, s$y, gauge = "l1")
+  fh <- max_margin(s$x, s$y, gauge = mirror_map("hypentropy", beta = 0.1))
+  expect_equal(fh$gauge, "l1")
+  expect_lt(max(abs(fh$direction - f1$direction)), 1e-12)
+  f3 <- max_margin(s$x, s$y, gauge = "lp", p = 3)
+  fp <- max_margin(s$x, s$y, gauge = mirror_map("pnorm", p = 3))
+  expect_equal(fp$p, 3)
+  expect_lt(max(abs(fp$direction - f3$direction)), 1e-12)
+  expect_equal(max_margin(s$x, s$y, gauge = mirror_map("cosh"))$gauge, "linf")
+  expect_equal(max_margin(s$x, s$y, gauge = mirror_map("euclidean"))$gauge,
+               "l2")
+})
+
+test_that("labels may be logical or a two-level factor", {
+  s <- sparse_set()
+  f0 <- max_margin(s$x, s$y)
+  fl <- max_margin(s$x, s$y > 0)
+  ff <- max_margin(s$x, factor(ifelse(s$y > 0, "b", "a")))
+  expect_equal(fl$w, f0$w)
+  expect_equal(ff$w, f0$w)
+})
+
+test_that("data that are not separable are an error", {
+  set.seed(3)
+  x <- matrix(rnorm(200), 100)
+  y <- sample(c(-1, 1), 100, replace = TRUE)
+  for (g in c("l1", "l2", "linf")) {
+    expect_error(max_margin(x, y, gauge = g), "not linearly separable")
+  }
+  expect_error(max_margin(x, y, gauge = "lp", p = 3), "not linearly separable")
+  expect_error(max_margin(x, y, gauge = "lp", p = 1.5),
+               "not linearly separable")
+  # the same point with both labels
+  xd <- rbind(c(1, 2), c(1, 2), c(0, 1))
+  expect_error(max_margin(xd, c(1, -1, 1)), "not linearly separable")
+})
+
+test_that("bad inputs are errors that name the argument", {
+  s <- sparse_set()
+  expect_error(max_margin("a", 1), "'x'")
+  expect_error(max_margin(s$x, s$y[-1]), "'y'")
+  expect_error(max_margin(s$x, rep(1, 40)), "'y' must contain both")
+  expect_error(max_margin(s$x, s$y * 2), "'y'")
+  expect_error(max_margin(s$x, factor(rep(1:3, length.out = 40))), "'y'")
+  expect_error(max_margin(s$x, s$y, gauge = "l7"), "'gauge'")
+  expect_error(max_margin(s$x, s$y, gauge = "lp"), "'p'")
+  expect_error(max_margin(s$x, s$y, gauge = "lp", p = 1), "'p'")
+  expect_error(max_margin(s$x, s$y, gauge = "l2", p = 3), "'p'")
+  expect_error(max_margin(s$x, s$y, tol = -1), "'tol'")
+  expect_error(max_margin(s$x, s$y, maxit = 0), "'maxit'")
+  expect_error(max_margin(s$x, s$y, bogus = 1), "bogus")
+})
+
+test_that("the entry point checks types and lengths", {
+  mm <- mirrorflow:::C_mf_max_margin
+  xs <- matrix(rnorm(6), 3)
+  ctl <- c(50, 1e-10)
+  expect_error(.Call(mm, 1:6, 1L, NA_real_, ctl), "'xs'")
+  expect_error(.Call(mm, as.double(1:6), 1L, NA_real_, ctl), "'xs'")
+  expect_error(.Call(mm, xs, 1, NA_real_, ctl), "'kind'")
+  expect_error(.Call(mm, xs, 9L, NA_real_, ctl), "'kind'")
+  expect_error(.Call(mm, xs, 3L, 0.5, ctl), "'p'")
+  expect_error(.Call(mm, xs, 3L, c(3, 3), ctl), "'p'")
+  expect_error(.Call(mm, xs, 1L, NA_real_, 50), "'control'")
+  expect_error(.Call(mm, xs, 1L, NA_real_, c(0, 1e-10)), "'maxit'")
+  expect_error(.Call(mm, xs, 1L, NA_real_, c(50, 2)), "'tol'")
+  expect_error(.Call(mm, matrix(NA_real_, 2, 2), 1L, NA_real_, ctl), "'xs'")
+  expect_error(.Call(mm, matrix(0, 0, 2), 1L, NA_real_, ctl), "'xs'")
+  expect_error(.Call(mm, xs, NULL, NA_real_, ctl), "'kind'")
+})
