@@ -92,7 +92,7 @@ max_margin <- function(x, y, gauge = "l2", p = NULL, ..., tol = 1e-11,
   if (res$status == 1L) stop(not_separable, call. = FALSE)
   w <- res$w / scale
   lam <- res$lambda
-  qp <- gauge_exponent(g)
+  qp <- mm_gauge_exponent(g)
   if (g$kind %in% c("l2", "lp")) {
     # the solver's multipliers belong to f = sum |w|^p / p; those of the
     # gauge itself are smaller by the factor Q(w)^(p - 1)
@@ -182,7 +182,7 @@ resolve_gauge <- function(gauge, p) {
   list(kind = kind, p = NULL)
 }
 
-gauge_exponent <- function(g) {
+mm_gauge_exponent <- function(g) {
   switch(g$kind, l1 = 1, l2 = 2, linf = Inf, lp = g$p)
 }
 

@@ -343,8 +343,9 @@ static double merit(ipm_t *P, double target)
  * return w holds the minimiser and lam the multipliers of f (smooth) or of
  * the gauge (linear programs); diag receives iterations, primal and dual
  * residuals and mu. Returns an MM_ outcome. */
-int mm_solve(int n, int d, const double *A, int kind, double p, int maxit,
-             double tol, double *w, double *lam, double *diag, double *work)
+static int mm_solve(int n, int d, const double *A, int kind, double p,
+                    int maxit, double tol, double *w, double *lam,
+                    double *diag, double *work)
 {
   ipm_t P;
   memset(&P, 0, sizeof(P));
