@@ -23,7 +23,8 @@
 #' data(sparse_teacher)
 #' fit <- mirror_flow(sparse_teacher$x, sparse_teacher$y,
 #'                    net = homogeneous_net(c(20, 8, 1), "relu"),
-#'                    control = flow_control(target_log_loss = -10))
+#'                    control = flow_control(target_log_loss = -5,
+#'                                           rtol = 1e-4))
 #' head(balance_report(fit))
 #' @export
 balance_report <- function(fit) {

@@ -167,10 +167,10 @@ alignment <- function(fit, reference, along = c("final", "trajectory")) {
 #' data(sparse_teacher)
 #' a <- mirror_flow(sparse_teacher$x, sparse_teacher$y,
 #'                  map = mirror_map("pnorm", p = 3),
-#'                  control = flow_control(target_log_loss = -50))
+#'                  control = flow_control(target_log_loss = -20))
 #' b <- mirror_flow(sparse_teacher$x, sparse_teacher$y,
 #'                  map = mirror_map("powers", p = 2, q = 3),
-#'                  control = flow_control(target_log_loss = -50))
+#'                  control = flow_control(target_log_loss = -20))
 #' compare_directions(pnorm3 = a, powers23 = b)
 #' @export
 compare_directions <- function(...) {

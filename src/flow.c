@@ -238,6 +238,7 @@ size_t mf_flow_work(const mf_net *net)
  * W-method: the order of the pair does not rest on the Jacobian. */
 typedef struct {
   int ns, nmax;
+  int direct;     /* P < ns: factor I + gh C D itself, P x P, by LU */
   int *idx;
   double *B, *K0, *M, *chunk, *y, *dz, *bpscratch, *wcopy, *dscratch;
 } jac_t;
@@ -285,6 +286,19 @@ static int jac_build(ctx_t *c, jac_t *J, const double *theta)
     if (rc) return rc;
   }
 
+  /* With fewer parameters than points (linear models) the P x P matrix
+   * C = B B^T is the cheaper one to form and factor. */
+  J->direct = P < ns;
+  if (J->direct) {
+    const double one = 1, zero = 0;
+    F77_CALL(dsyrk)("U", "N", &P, &ns, &one, J->B, &P, &zero, J->K0, &P
+                    FCONE FCONE);
+    for (int j = 0; j < P; j++)
+      for (int i = j + 1; i < P; i++)
+        J->K0[i + (size_t) j * P] = J->K0[j + (size_t) i * P];
+    return MF_OK;
+  }
+
   /* K0 = B^T D B, accumulated over chunks of rows scaled by sqrt(D) */
   const double one = 1;
   double beta = 0;
@@ -303,10 +317,19 @@ static int jac_build(ctx_t *c, jac_t *J, const double *theta)
 }
 
 /* Factors M = I + gh K0; returns 0 on success. */
-static int jac_factor(jac_t *J, double gh)
+static int jac_factor(jac_t *J, double gh, int P)
 {
   int ns = J->ns, info = 0;
   if (ns == 0) return 0;
+  if (J->direct) {
+    /* M = I + gh C D, general: LU with pivots in idx (free after build) */
+    for (int j = 0; j < P; j++)
+      for (int i = 0; i < P; i++)
+        J->M[i + (size_t) j * P] = gh * J->K0[i + (size_t) j * P] * J->dz[j] +
+          (i == j ? 1 : 0);
+    F77_CALL(dgetrf)(&P, &P, J->M, &P, J->idx, &info);
+    return info;
+  }
   for (int j = 0; j < ns; j++)
     for (int i = 0; i <= j; i++)
       J->M[i + (size_t) j * ns] = gh * J->K0[i + (size_t) j * ns] +
@@ -323,6 +346,11 @@ static void jac_solve(ctx_t *c, jac_t *J, double gh, const double *v,
   const double one = 1, zero = 0;
   if (ns == 0) {
     memcpy(out, v, sizeof(double) * P);
+    return;
+  }
+  if (J->direct) {
+    memcpy(out, v, sizeof(double) * P);
+    F77_CALL(dgetrs)("N", &P, &inc, J->M, &P, J->idx, out, &P, &info FCONE);
     return;
   }
   double *dv = J->dscratch;
@@ -516,7 +544,7 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
         if (rc) return rc;
         jac_valid = 1;
       }
-      if (jac_factor(&J, gh)) ok = 0;
+      if (jac_factor(&J, gh, P)) ok = 0;
       double err = INFINITY;
       if (ok) {
         for (int i = 0; i < P; i++) F[i] = -g[i];

@@ -40,7 +40,7 @@ typedef struct {
   int mt;             /* length of t: d (l1), 1 (linf), 0 (smooth) */
 } ipm_t;
 
-size_t mm_work_doubles(int n, int d)
+static size_t mm_work_doubles(int n, int d)
 {
   return (size_t) n * d + (size_t) d * d + 40 * ((size_t) n + d) + 16;
 }
@@ -56,6 +56,9 @@ static void setup(ipm_t *P, double *work)
 {
   int n = P->n, d = P->d;
   double *pool = work;
+  /* every vector starts defined: the first convergence test reads A' lam
+   * from tmpd before any step has written it */
+  memset(work, 0, sizeof(double) * mm_work_doubles(n, d));
   P->w = take(&pool, d); P->u = take(&pool, d); P->t = take(&pool, d);
   P->s = take(&pool, n); P->lam = take(&pool, n);
   P->s1 = take(&pool, d); P->s2 = take(&pool, d);
@@ -374,6 +377,7 @@ static int mm_solve(int n, int d, const double *A, int kind, double p,
     smooth_update(&P);
   }
 
+  if (P.mt > 0) atmul(&P, P.lam, P.tmpd);
   double *ccs = P.daff_s, *cc1 = P.daff_s1, *cc2 = P.daff_s2;
   double *xs = (double *) R_alloc(n, sizeof(double));
   double *x1 = (double *) R_alloc(d, sizeof(double));
