@@ -419,9 +419,10 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
     J.wcopy = p;
   }
   /* Limitation: tau and the step h are plain doubles and the cosh state
-   * is theta itself. Late cosh runs (tau past about 1e20, log-loss near
-   * -15 on small sets) have their Rosenbrock steps rejected for raising
-   * the loss, so the step stops growing and the run ends at its limits.
+   * is theta itself. Late cosh runs (log-loss near -80 to -100 on small
+   * linear sets, tau up to 1e137) have their Rosenbrock steps rejected for
+   * raising the loss, so the step stops growing and the run ends at its
+   * limits or stalls.
    * Carrying log tau and log h, and diagnosing the rejections (rounding
    * of the dual increment against a dual of size e^theta is the suspect),
    * would lift it. */
