@@ -84,12 +84,33 @@ max_margin <- function(x, y, gauge = "l2", p = NULL, ..., tol = 1e-11,
   if (scale == 0)
     stop("'x' must not be all zero: the data are not linearly separable",
          call. = FALSE)
-  res <- .Call(C_mf_max_margin, xs / scale, gauge_codes[[g$kind]],
-               as.double(if (is.null(g$p)) NA_real_ else g$p),
-               c(maxit, tol))
   not_separable <- paste("the data are not linearly separable: no w has",
                          "y_i <x_i, w> >= 1 for all i")
+  A <- xs / scale
+  code <- gauge_codes[[g$kind]]
+  pv <- as.double(if (is.null(g$p)) NA_real_ else g$p)
+  s <- 1
+  res <- .Call(C_mf_max_margin, A, code, pv, c(maxit, tol))
+  if (res$status != 0L && g$kind != "l2") {
+    # Every gauge shares the feasible set, and the l2 problem is the most
+    # robust to solve: it settles separability, and its solution's size s
+    # rescales the rows so that this gauge's solution is of order one,
+    # which the interior point needs when margins are small. The problem
+    # in v = w / s has rows s A.
+    r2 <- .Call(C_mf_max_margin, A, gauge_codes[["l2"]], NA_real_,
+                c(maxit, tol))
+    if (r2$status == 1L) stop(not_separable, call. = FALSE)
+    if (r2$status == 0L) {
+      s <- sqrt(sum(r2$w^2))
+      res <- .Call(C_mf_max_margin, A * s, code, pv, c(maxit, tol))
+    }
+  }
   if (res$status == 1L) stop(not_separable, call. = FALSE)
+  # back to the rows A: w = s v; the multipliers of f = sum |w|^p / p
+  # scale by s^p, those of a gauge (the linear programs) by s
+  res$w <- res$w * s
+  res$lambda <- res$lambda *
+    (if (g$kind == "lp") s^g$p else if (g$kind == "l2") s^2 else s)
   w <- res$w / scale
   lam <- res$lambda
   qp <- mm_gauge_exponent(g)

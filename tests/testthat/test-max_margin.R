@@ -206,3 +206,17 @@ test_that("the entry point checks types and lengths", {
   expect_error(.Call(mm, matrix(0, 0, 2), 1L, NA_real_, ctl), "'xs'")
   expect_error(.Call(mm, xs, NULL, NA_real_, ctl), "'kind'")
 })
+
+test_that("lp converges on a set with small margins, never claims inseparable", {
+  # unscaled, the interior point stalled here (p = 3, 8) or wrongly found
+  # the data inseparable (p = 1.5); the l2 solution's size rescales it
+  set.seed(1)
+  x <- matrix(rnorm(60 * 4), 60)
+  y <- ifelse(x[, 1] - 0.5 * x[, 2] > 0, 1, -1)
+  for (p in c(1.2, 1.5, 3, 8)) {
+    fit <- max_margin(x, y, gauge = "lp", p = p)
+    expect_true(fit$converged, label = paste("p =", p))
+    expect_true(all(kkt_violation(fit, x, y, p) < 1e-8),
+                label = paste("p =", p))
+  }
+})
