@@ -89,22 +89,46 @@ max_margin <- function(x, y, gauge = "l2", p = NULL, ..., tol = 1e-11,
   A <- xs / scale
   code <- gauge_codes[[g$kind]]
   pv <- as.double(if (is.null(g$p)) NA_real_ else g$p)
-  s <- 1
-  res <- .Call(C_mf_max_margin, A, code, pv, c(maxit, tol))
-  if (res$status != 0L && g$kind != "l2") {
-    # Every gauge shares the feasible set, and the l2 problem is the most
-    # robust to solve: it settles separability, and its solution's size s
-    # rescales the rows so that this gauge's solution is of order one,
-    # which the interior point needs when margins are small. The problem
-    # in v = w / s has rows s A.
+  solve_rows <- function(s) {
+    r <- .Call(C_mf_max_margin, A * s, code, pv, c(maxit, tol))
+    r$s <- s
+    r
+  }
+  # Every gauge shares the feasible set, and the l2 problem is the most
+  # robust to solve: it settles separability, and its solution's size s
+  # rescales the rows so that another gauge's solution is of order one,
+  # which the interior point needs when margins are small or the problem
+  # is large (the linear programs at 2000 x 784 converge only so). The
+  # problem in v = w / s has rows s A. The smooth lp gauges are tried
+  # unscaled first, where they are a little more accurate.
+  separable <- FALSE
+  l2_scale <- function() {
     r2 <- .Call(C_mf_max_margin, A, gauge_codes[["l2"]], NA_real_,
                 c(maxit, tol))
     if (r2$status == 1L) stop(not_separable, call. = FALSE)
-    if (r2$status == 0L) {
-      s <- sqrt(sum(r2$w^2))
-      res <- .Call(C_mf_max_margin, A * s, code, pv, c(maxit, tol))
+    separable <<- r2$status == 0L
+    if (separable) sqrt(sum(r2$w^2)) else 1
+  }
+  if (g$kind == "l2") {
+    res <- solve_rows(1)
+  } else if (g$kind == "lp") {
+    res <- solve_rows(1)
+    if (res$status != 0L) {
+      s <- l2_scale()
+      if (s != 1) {
+        r <- solve_rows(s)
+        if (r$status == 0L || res$status %in% c(1L, 3L, 4L)) res <- r
+      }
+    }
+  } else {
+    s <- l2_scale()
+    res <- solve_rows(s)
+    if (res$status != 0L && s != 1) {
+      r <- solve_rows(1)
+      if (r$status == 0L || res$status %in% c(1L, 3L, 4L)) res <- r
     }
   }
+  s <- res$s
   if (res$status == 1L) stop(not_separable, call. = FALSE)
   # back to the rows A: w = s v; the multipliers of f = sum |w|^p / p
   # scale by s^p, those of a gauge (the linear programs) by s
@@ -131,7 +155,13 @@ max_margin <- function(x, y, gauge = "l2", p = NULL, ..., tol = 1e-11,
     infeas <- max(0, 1 - margins)
   }
   if (res$status != 0L) {
-    if (infeas > 1e-6 || res$status == 4L) stop(not_separable, call. = FALSE)
+    if (!separable && (infeas > 1e-6 || res$status == 4L))
+      stop(not_separable, call. = FALSE)
+    if (infeas > 1e-6)
+      stop(sprintf(paste("max_margin() found no feasible solution for the",
+                         "%s gauge, although the data are separable (the l2",
+                         "problem has one); try another 'tol' or 'maxit'"),
+                   g$kind), call. = FALSE)
     warning(sprintf(paste("max_margin() stopped after %d interior-point",
                           "iterations before reaching 'tol' = %g"),
                     as.integer(res$diag[1]), tol), call. = FALSE)
