@@ -29,6 +29,14 @@ static const int *int_arg(SEXP x, const char *name, R_xlen_t len)
   return INTEGER(x);
 }
 
+static void set_names(SEXP x, const char **nm, int n)
+{
+  SEXP s = PROTECT(allocVector(STRSXP, n));
+  for (int i = 0; i < n; i++) SET_STRING_ELT(s, i, mkChar(nm[i]));
+  setAttrib(x, R_NamesSymbol, s);
+  UNPROTECT(1);
+}
+
 /* ---- maps ------------------------------------------------------------ */
 
 static int custom_callback(void *ctx, int what, const double *in,
@@ -244,12 +252,8 @@ SEXP mf_net_evaluate(SEXP xt, SEXP yb, SEXP yc, SEXP netspec, SEXP widths,
   SET_VECTOR_ELT(out, 1, g);
   SET_VECTOR_ELT(out, 2, q);
   SET_VECTOR_ELT(out, 3, f);
-  SEXP nm = PROTECT(allocVector(STRSXP, 4)); np++;
-  SET_STRING_ELT(nm, 0, mkChar("log_loss"));
-  SET_STRING_ELT(nm, 1, mkChar("gradient"));
-  SET_STRING_ELT(nm, 2, mkChar("margins"));
-  SET_STRING_ELT(nm, 3, mkChar("scores"));
-  setAttrib(out, R_NamesSymbol, nm);
+  const char *nm[] = {"log_loss", "gradient", "margins", "scores"};
+  set_names(out, nm, 4);
   UNPROTECT(np);
   return out;
 }
@@ -333,14 +337,6 @@ static int poll_r(void *ctx, double fraction)
   if (p->bar != R_NilValue) cli_progress_set(p->bar, 1000 * fraction);
   /* an interrupt caught here ends the run with what it has */
   return !R_ToplevelExec(check_interrupt, NULL);
-}
-
-static void set_names(SEXP x, const char **nm, int n)
-{
-  SEXP s = PROTECT(allocVector(STRSXP, n));
-  for (int i = 0; i < n; i++) SET_STRING_ELT(s, i, mkChar(nm[i]));
-  setAttrib(x, R_NamesSymbol, s);
-  UNPROTECT(1);
 }
 
 SEXP mf_flow(SEXP xt, SEXP yb, SEXP yc, SEXP netspec, SEXP widths, SEXP maps,
