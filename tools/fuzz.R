@@ -1,0 +1,129 @@
+# Fuzzes the surface: calls every exported function and every .Call entry
+# point with one or two arguments replaced by malformed values, in child R
+# processes, and counts the calls that crash a child (the rest must end in
+# a value or an R error). Usage: Rscript tools/fuzz.R [calls] [seed]
+args <- commandArgs(trailingOnly = TRUE)
+n_calls <- if (length(args) >= 1) as.integer(args[1]) else 2000L
+seed <- if (length(args) >= 2) as.integer(args[2]) else 1L
+stopifnot(requireNamespace("callr", quietly = TRUE))
+library(mirrorflow)
+
+set.seed(seed)
+x <- matrix(rnorm(30 * 3), 30)
+y <- ifelse(x[, 1] > 0, 1, -1)
+net <- homogeneous_net(c(3, 4, 1))
+w <- init_weights(net)
+ctl <- flow_control(max_steps = 50, time_limit = 2)
+map <- mirror_map("hypentropy", beta = 0.5)
+fit <- suppressWarnings(mirror_flow(x, y, net = net, control = ctl,
+                                    progress = FALSE))
+C <- function(name) getFromNamespace(name, "mirrorflow")
+good_flow <- list(t(x), y, integer(0), c(0, 0, 0, 1, 0), c(3L, 4L, 1L),
+                  matrix(c(0, NA, NA, NA, 2), 5, 2), list(NULL, NULL),
+                  unlist(w), c(2, 0.1, 50, -10, Inf, 2, 10, 1e-6, 1e-10,
+                               1.1, 1.1, 0, 0), FALSE)
+
+targets <- list(
+  mirror_map = list(fun = "mirror_map", args = list("pnorm", p = 3)),
+  potential = list(fun = "potential", args = list(map, c(1, 2))),
+  mirror_inverse = list(fun = "mirror_inverse", args = list(map, c(1, 2))),
+  horizon = list(fun = "horizon", args = list(map, c(1, -2))),
+  homogeneous_net = list(fun = "homogeneous_net", args = list(c(3, 4, 1))),
+  init_weights = list(fun = "init_weights", args = list(net, 1)),
+  network_loss = list(fun = "network_loss", args = list(net, x, y, w)),
+  flow_control = list(fun = "flow_control", args = list(eta = 0.1)),
+  mirror_flow = list(fun = "mirror_flow",
+                     args = list(x, y, net = net, map = map, control = ctl,
+                                 progress = FALSE)),
+  predict = list(fun = "predict", args = list(fit, x)),
+  margin = list(fun = "margin", args = list(fit)),
+  kkt_residual = list(fun = "kkt_residual", args = list(fit)),
+  balance_report = list(fun = "balance_report", args = list(fit)),
+  convergence_rates = list(fun = "convergence_rates", args = list(fit)),
+  max_margin = list(fun = "max_margin", args = list(x, y, "l1")),
+  C_mf_map_apply = list(call = "C_mf_map_apply",
+                        args = list(c(2, NA, NA, 0.5, 1), NULL, 1L, c(1, 2))),
+  C_mf_gauge_vec = list(call = "C_mf_gauge_vec", args = list(c(1, 2), 2)),
+  C_mf_net_evaluate = list(call = "C_mf_net_evaluate",
+                           args = good_flow[c(1, 2, 3, 4, 5, 8)]),
+  C_mf_net_predict = list(call = "C_mf_net_predict",
+                          args = good_flow[c(1, 4, 5, 8)]),
+  C_mf_net_balances = list(call = "C_mf_net_balances",
+                           args = good_flow[c(4, 5, 6, 7, 8)]),
+  C_mf_net_horizons = list(call = "C_mf_net_horizons",
+                           args = good_flow[c(4, 5, 6, 8)]),
+  C_mf_flow = list(call = "C_mf_flow", args = good_flow),
+  C_mf_margin_grads = list(call = "C_mf_margin_grads",
+                           args = c(good_flow[c(1, 2, 3, 4, 5, 8)],
+                                    list(0.1))),
+  C_mf_nnls = list(call = "C_mf_nnls", args = list(diag(2), c(1, 2))),
+  C_mf_max_margin = list(call = "C_mf_max_margin",
+                         args = list(x * y, 0L, NA_real_, c(50, 1e-8))))
+
+bad_pool <- list(NULL, NA, NA_real_, NA_integer_, NaN, Inf, -Inf, "a",
+                 c("a", "b"), list(), list(1), list(NULL), environment(),
+                 sum, integer(0), numeric(0), 1:3, -1, 0, 1e308, -1e308,
+                 .Machine$integer.max, -.Machine$integer.max, 2^31,
+                 matrix(NA_real_, 2, 2), matrix(Inf, 3, 3), TRUE, FALSE,
+                 factor("a"), data.frame(), data.frame(a = 1:3),
+                 matrix(0, 0, 3), complex(real = 1, imaginary = 1),
+                 as.raw(1), quote(x), 1e-320, c(1, NA, 3), rep(1, 1000),
+                 matrix(1, 1000, 3))
+
+cases <- lapply(seq_len(n_calls), function(k) {
+  tg <- targets[[sample(length(targets), 1)]]
+  a <- tg$args
+  for (r in seq_len(sample(1:2, 1))) {
+    i <- sample(length(a), 1)
+    a[i] <- list(bad_pool[[sample(length(bad_pool), 1)]])
+  }
+  list(target = tg, args = a)
+})
+
+progress <- tempfile()
+run_from <- function(start, cases, progress) {
+  library(mirrorflow)
+  ns <- asNamespace("mirrorflow")
+  out <- character(0)
+  for (k in start:length(cases)) {
+    cat(k, "\n", file = progress)
+    cs <- cases[[k]]
+    setTimeLimit(elapsed = 10, transient = TRUE)
+    res <- tryCatch({
+      if (!is.null(cs$target$fun)) {
+        suppressWarnings(do.call(get(cs$target$fun, ns), cs$args))
+      } else {
+        do.call(.Call, c(list(get(cs$target$call, ns)), cs$args))
+      }
+      "value"
+    }, error = function(e) "error")
+    setTimeLimit(elapsed = Inf)
+    out[k] <- res
+  }
+  out
+}
+
+outcome <- rep(NA_character_, n_calls)
+crashes <- integer(0)
+start <- 1L
+while (start <= n_calls) {
+  r <- tryCatch(callr::r(run_from, list(start, cases, progress)),
+                error = function(e) e)
+  if (!inherits(r, "error")) {
+    outcome[start:n_calls] <- r[start:n_calls]
+    break
+  }
+  last <- as.integer(readLines(progress, warn = FALSE)[1])
+  crashes <- c(crashes, last)
+  tg <- cases[[last]]$target
+  cat(sprintf("crash at call %d: %s\n", last,
+              if (is.null(tg$fun)) tg$call else tg$fun))
+  saveRDS(cases[[last]], sprintf("fuzz-crash-%d.rds", last))
+  start <- last + 1L
+}
+outcome[crashes] <- "crash"
+tab <- table(factor(outcome, levels = c("value", "error", "crash")),
+             useNA = "ifany")
+print(tab)
+cat(sprintf("%d calls fuzzed, %d crashes\n", n_calls, length(crashes)))
+if (length(crashes)) quit(status = 1)
