@@ -238,10 +238,7 @@ mm_gauge_exponent <- function(g) {
 }
 
 gauge_value <- function(w, p) {
-  if (is.infinite(p)) return(max(abs(w)))
-  a <- max(abs(w))
-  if (a == 0) return(0)
-  a * sum((abs(w) / a)^p)^(1 / p)
+  .Call(C_mf_gauge_vec, as.double(w), as.double(p))
 }
 
 # Largest violation of g in dQ(w), for g = sum_i lambda_i y_i x_i.

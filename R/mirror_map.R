@@ -227,25 +227,11 @@ horizon <- function(map, theta) {
 }
 
 # Gauge of {u : sum_l sum_k |u_lk|^p_l <= 1}, the horizon of a potential
-# whose blocks have different lp horizons (p = Inf: max norm).
+# whose blocks have different lp horizons (p = Inf: max norm); computed by
+# the same C routine as the trajectory's horizon column.
 gauge_mixed <- function(blocks, p) {
-  if (length(unique(p)) == 1)
-    return(.Call(C_mf_gauge_vec, unlist(blocks), as.double(p[1])))
-  mx <- max(vapply(blocks, function(b) max(abs(b), 0), 0))
-  if (mx == 0) return(0)
-  minf <- max(0, unlist(lapply(blocks[is.infinite(p)], abs)))
-  fin <- which(is.finite(p))
-  A <- vapply(fin, function(l) sum((abs(blocks[[l]]) / mx)^p[l]), 0)
-  f <- function(u) log(sum(A * exp(-p[fin] * u)))
-  keep <- A > 0
-  if (!any(keep)) return(minf)
-  # at lo one term alone is >= 1; at hi every term is <= 1 / (number of
-  # terms), so the decreasing f changes sign in between
-  lo <- max(log(A[keep]) / p[fin][keep])
-  hi <- max(log(sum(keep) * A[keep]) / p[fin][keep])
-  if (hi <= lo) return(mx * max(exp(lo), minf / mx))
-  u <- stats::uniroot(f, c(lo, hi), tol = 1e-14)$root
-  mx * max(exp(u), minf / mx)
+  .Call(C_mf_gauge_blocks, as.double(unlist(blocks, use.names = FALSE)),
+        as.integer(lengths(blocks)), as.double(p))
 }
 
 # ---- custom maps ------------------------------------------------------

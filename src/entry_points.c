@@ -132,6 +132,34 @@ SEXP mf_gauge_vec(SEXP x, SEXP p)
   return ScalarReal(mf_gauge(xx, (int) XLENGTH(x), *pp));
 }
 
+/* Gauge of x cut into consecutive blocks of the given lengths, block l with
+ * lp exponent p[l] (Inf for the max norm): mf_gauge_mixed. */
+SEXP mf_gauge_blocks(SEXP x, SEXP lengths, SEXP p)
+{
+  const double *xx = real_arg(x, "x", -1);
+  const int *len = int_arg(lengths, "lengths", -1);
+  R_xlen_t nb = XLENGTH(lengths);
+  const double *pp = real_arg(p, "p", nb);
+  if (nb < 1 || nb > MF_MAX_LAYERS)
+    error("'lengths' must have 1 to %d blocks", MF_MAX_LAYERS);
+  if (XLENGTH(x) > INT_MAX) error("'x' is too long");
+  int *off = (int *) R_alloc(nb + 1, sizeof(int));
+  off[0] = 0;
+  for (R_xlen_t l = 0; l < nb; l++) {
+    if (len[l] == NA_INTEGER || len[l] < 0)
+      error("'lengths' must be non-negative integers");
+    if (!(pp[l] >= 1)) error("'p' must be at least 1");
+    if ((double) off[l] + len[l] > (double) XLENGTH(x))
+      error("'lengths' must add up to the length of 'x'");
+    off[l + 1] = off[l] + len[l];
+  }
+  if (off[nb] != XLENGTH(x))
+    error("'lengths' must add up to the length of 'x'");
+  for (R_xlen_t i = 0; i < XLENGTH(x); i++)
+    if (isnan(xx[i])) return ScalarReal(NA_REAL);
+  return ScalarReal(mf_gauge_mixed(xx, off, pp, (int) nb));
+}
+
 /* ---- networks -------------------------------------------------------- */
 
 /* Fills net from netspec (type, activation, slope, nout, loss) and widths;

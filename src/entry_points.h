@@ -7,6 +7,7 @@
 
 SEXP mf_map_apply(SEXP map, SEXP fun, SEXP what, SEXP x);
 SEXP mf_gauge_vec(SEXP x, SEXP p);
+SEXP mf_gauge_blocks(SEXP x, SEXP lengths, SEXP p);
 SEXP mf_net_evaluate(SEXP xt, SEXP yb, SEXP yc, SEXP netspec, SEXP widths,
                      SEXP theta);
 SEXP mf_net_predict(SEXP xt, SEXP netspec, SEXP widths, SEXP theta);

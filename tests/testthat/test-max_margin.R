@@ -207,7 +207,7 @@ test_that("the entry point checks types and lengths", {
   expect_error(.Call(mm, xs, NULL, NA_real_, ctl), "'kind'")
 })
 
-test_that("lp converges on a set with small margins, never claims inseparable", {
+test_that("lp converges at small margins and never claims inseparable", {
   # unscaled, the interior point stalled here (p = 3, 8) or wrongly found
   # the data inseparable (p = 1.5); the l2 solution's size rescales it
   set.seed(1)
