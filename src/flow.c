@@ -213,6 +213,48 @@ int mf_flow_jacobian_rows(const mf_net *net)
 
 #define JAC_CHUNK 512
 
+/* Root-mean-square error of an embedded pair: the dual error of each
+ * coordinate (for cosh, whose state is theta, mapped back through
+ * 1 / cosh theta) against the larger of the coordinate's size before and
+ * after the step and the root-mean-square size of its layer's state, so
+ * that coordinates far smaller than their layer's (dead or shrinking
+ * units) are followed to the layer's relative accuracy, not their own. */
+static double error_norm(const ctx_t *c, const mf_control *ctl,
+                         const double *s0, const double *s1,
+                         const double *dual_err, const double *lscale)
+{
+  double err = 0;
+  for (int l = 0; l < c->L; l++) {
+    int o = c->net->offset[l], e = c->net->offset[l + 1];
+    for (int i = o; i < e; i++) {
+      double d = dual_err[i];
+      if (c->maps[l].family == MF_COSH)
+        d *= fabs(s1[i]) < 700 ? 1 / cosh(s1[i]) : 0;
+      double sc = ctl->atol + ctl->rtol *
+        fmax(fmax(fabs(s0[i]), fabs(s1[i])), lscale[l]);
+      err += (d / sc) * (d / sc);
+    }
+  }
+  return sqrt(err / c->P);
+}
+
+/* Step-size factors of a pair whose error scales as h^(1 / expo): after an
+ * accepted step (at most 5, no growth right after a rejection, and the
+ * log-loss cap), and after a rejected one. */
+static double grow_factor(double err, double expo, int rejected_last,
+                          double fall)
+{
+  double fac = err == 0 ? 5 : 0.9 * pow(err, -expo);
+  fac = fmin(rejected_last ? 1 : 5, fmax(0.2, fac));
+  return fmin(fac, dlogloss_cap(fall));
+}
+
+static double shrink_factor(double err, double expo)
+{
+  double fac = isfinite(err) ? fmax(0.1, 0.9 * pow(err, -expo)) : 0.25;
+  return fmin(fac, 0.9);
+}
+
 size_t mf_flow_work(const mf_net *net)
 {
   size_t P = (size_t) net->nparam, n = (size_t) net->n;
@@ -490,10 +532,7 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
     double newL, step_log_dt, dtau;
     int accepted = 0;
 
-    /* the error of a coordinate is measured against the larger of its own
-     * size and the root-mean-square size of its layer's state, so that
-     * coordinates far smaller than their layer's (dead or shrinking units)
-     * are followed to the layer's relative accuracy, not their own */
+    /* each layer's root-mean-square state size, for error_norm() */
     if (ctl->integrator == MF_INT_ADAPTIVE) {
       for (int l = 0; l < L; l++) {
         int o = net->offset[l], e = net->offset[l + 1];
@@ -569,19 +608,7 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
         double *ev = kst + 3 * (size_t) P, *ef = kst + 4 * (size_t) P;
         for (int i = 0; i < P; i++) ev[i] = 0.5 * h * (k1[i] + k2[i]);
         jac_solve(&c, &J, gh, ev, ef);
-        err = 0;
-        for (int l = 0; l < L; l++) {
-          int o = net->offset[l], e = net->offset[l + 1];
-          for (int i = o; i < e; i++) {
-            double d = ef[i];
-            if (maps[l].family == MF_COSH)
-              d *= fabs(ss[i]) < 700 ? 1 / cosh(ss[i]) : 0;
-            double sc = ctl->atol + ctl->rtol *
-              fmax(fmax(fabs(state[i]), fabs(ss[i])), lscale[l]);
-            err += (d / sc) * (d / sc);
-          }
-        }
-        err = sqrt(err / P);
+        err = error_norm(&c, ctl, state, ss, ef, lscale);
         if (!all_finite(ss, P)) err = INFINITY;
         if (isfinite(err)) {
           ok = evaluate(&c, sth, kst, &newL);
@@ -595,16 +622,13 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
         accepted = 1;
         dtau = h;
         step_log_dt = log(h) - logL + log_expm1_ratio(logL - newL);
-        double fac = err == 0 ? 5 : 0.9 / sqrt(err);
-        fac = fmin(rejected_last ? 1 : 5, fmax(0.2, fac));
-        fac = fmin(fac, dlogloss_cap(logL - newL));
+        double fac = grow_factor(err, 0.5, rejected_last, logL - newL);
         res->step_size = h;
         h *= fac;
         rejected_last = 0;
         jac_valid = 0;
       } else {
-        double fac = isfinite(err) ? fmax(0.1, 0.9 / sqrt(err)) : 0.25;
-        h *= fmin(fac, 0.9);
+        h *= shrink_factor(err, 0.5);
         res->rejected++;
         rejected_last = 1;
       }
@@ -635,26 +659,12 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
       double err = INFINITY;
       if (ok) {
         /* error of the embedded pair, in the integration state */
-        err = 0;
-        for (int l = 0; l < L; l++) {
-          int o = net->offset[l], e = net->offset[l + 1];
-          for (int i = o; i < e; i++) {
-            double d = 0;
-            for (int j = 0; j < 7; j++) d += DP_E[j] * kst[(size_t) j * P + i];
-            d *= h;
-            if (maps[l].family == MF_COSH) {
-              /* the state is theta: map the dual error back through
-               * 1 / cosh(theta) */
-              double a = fabs(s5[i]);
-              d *= a < 700 ? 1 / cosh(s5[i]) : 0;
-            }
-            double sc = ctl->atol + ctl->rtol *
-              fmax(fmax(fabs(state[i]), fabs(s5[i])), lscale[l]);
-            double r = d / sc;
-            err += r * r;
-          }
+        for (int i = 0; i < P; i++) {
+          double d = 0;
+          for (int j = 0; j < 7; j++) d += DP_E[j] * kst[(size_t) j * P + i];
+          dsum[i] = d * h;
         }
-        err = sqrt(err / P);
+        err = error_norm(&c, ctl, state, s5, dsum, lscale);
         /* the exact flow never raises the loss */
         if (newL > logL + 1e-12 * fmax(1, fabs(logL))) err = fmax(err, 2);
       }
@@ -679,9 +689,7 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
         accepted = 1;
         dtau = h;
         step_log_dt = log(h) - logL + log_expm1_ratio(logL - newL);
-        double fac = err == 0 ? 5 : 0.9 * pow(err, -0.2);
-        fac = fmin(rejected_last ? 1 : 5, fmax(0.2, fac));
-        fac = fmin(fac, dlogloss_cap(logL - newL));
+        double fac = grow_factor(err, 0.2, rejected_last, logL - newL);
         /* move the accepted stage into place below; h for next step */
         memcpy(ss, s5, sizeof(double) * P);
         memcpy(sth, th5, sizeof(double) * P);
@@ -690,8 +698,7 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
         h *= fac;
         rejected_last = 0;
       } else {
-        double fac = isfinite(err) ? fmax(0.1, 0.9 * pow(err, -0.2)) : 0.25;
-        h *= fmin(fac, 0.9);
+        h *= shrink_factor(err, 0.2);
         res->rejected++;
         rejected_last = 1;
       }

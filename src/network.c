@@ -317,8 +317,7 @@ void mf_net_sample_grads(const mf_net *net, const double *theta,
                          const int *idx, int ns, double *A, double *dwork)
 {
   size_t P = (size_t) net->nparam;
-  int K = net->nout, L = net->nlayers, n = net->n;
-  (void) n;
+  int K = net->nout, L = net->nlayers;
 
   if (net->type == MF_NET_DIAGONAL) {
     int d = net->widths[0];
