@@ -111,7 +111,8 @@ print.summary.mirror_flow <- function(x, ...) {
 #'
 #' @param object A `mirror_flow` fit.
 #' @param newdata A numeric matrix with the training columns (for a fit
-#'   from the formula method, a data frame); by default the training data.
+#'   from the formula method, a data frame), or a `mirrorflow_data`
+#'   object; by default the training data.
 #' @param type `"score"` for the network outputs (a vector for a binary
 #'   network, an `n` by `K` matrix otherwise) or `"class"` for labels in the
 #'   coding of the training labels.
@@ -126,6 +127,7 @@ print.summary.mirror_flow <- function(x, ...) {
 predict.mirror_flow <- function(object, newdata = NULL,
                                 type = c("score", "class"), ...) {
   type <- match_choice(type, c("score", "class"), "type")
+  if (inherits(newdata, "mirrorflow_data")) newdata <- newdata$x
   x <- if (is.null(newdata)) object$x else {
     if (!is.null(object$terms) && is.data.frame(newdata)) {
       mf <- stats::model.frame(object$terms, newdata,

@@ -34,8 +34,10 @@ trajectory_columns <- c("step", "log_time", "tau", "log_loss", "q_min",
 #'   with fixed step `eta`, `max_steps` steps unless another limit comes
 #'   first.
 #'
-#' @param x A numeric matrix (one row per point) or, for the formula method,
-#'   a formula `label ~ predictors`.
+#' @param x A numeric matrix (one row per point), a `mirrorflow_data`
+#'   object (inputs and labels together, as the data generators and
+#'   `fashion_mnist()` return), or, for the formula method, a formula
+#'   `label ~ predictors`.
 #' @param y Labels: for a network with output width 1, `-1`/`+1`, a
 #'   logical or a two-level factor; for output width \eqn{K \ge 2}, a
 #'   factor with \eqn{K} levels.
@@ -101,6 +103,15 @@ mirror_flow.formula <- function(x, data, ...) {
   fit <- mirror_flow.default(xm, y, ...)
   fit$terms <- stats::delete.response(tt)
   fit$call <- match.call()
+  fit
+}
+
+#' @rdname mirror_flow
+#' @export
+mirror_flow.mirrorflow_data <- function(x, ...) {
+  fit <- mirror_flow.default(x$x, x$y, ...)
+  fit$call <- match.call()
+  fit$data_info <- x$info
   fit
 }
 

@@ -547,3 +547,43 @@ SEXP mf_nnls(SEXP K, SEXP b)
   UNPROTECT(1);
   return lam;
 }
+
+/* ---- sparsity indices ------------------------------------------------ */
+
+SEXP mf_sparsity(SEXP a, SEXP by_row)
+{
+  if (TYPEOF(a) != REALSXP) error("'a' must be a double matrix");
+  SEXP dim = getAttrib(a, R_DimSymbol);
+  if (TYPEOF(dim) != INTSXP || XLENGTH(dim) != 2)
+    error("'a' must be a matrix");
+  int n = INTEGER(dim)[0], m = INTEGER(dim)[1];
+  if (TYPEOF(by_row) != LGLSXP || XLENGTH(by_row) != 1 ||
+      LOGICAL(by_row)[0] == NA_LOGICAL)
+    error("'by_row' must be TRUE or FALSE");
+  const double *aa = REAL(a);
+  for (R_xlen_t i = 0; i < XLENGTH(a); i++)
+    if (!isfinite(aa[i])) error("'a' must be finite");
+  int row = LOGICAL(by_row)[0], nvec = row ? n : m;
+
+  SEXP out = PROTECT(allocVector(VECSXP, 4));
+  int np = 1;
+  double *col[4];
+  for (int j = 0; j < 4; j++) {
+    SET_VECTOR_ELT(out, j, allocVector(REALSXP, nvec));
+    col[j] = REAL(VECTOR_ELT(out, j));
+  }
+  const char *nm[] = {"hoyer", "gini", "participation_ratio", "positive"};
+  set_names(out, nm, 4);
+  if (n > 0 && m > 0) {
+    double *work = (double *) R_alloc((size_t) (n > m ? n : m),
+                                      sizeof(double));
+    mf_sparsity_indices(aa, n, m, row, work, col[0], col[1], col[2], col[3]);
+  } else {
+    for (int v = 0; v < nvec; v++) {
+      col[0][v] = col[1][v] = col[2][v] = NA_REAL;
+      col[3][v] = 0;
+    }
+  }
+  UNPROTECT(np);
+  return out;
+}

@@ -227,4 +227,12 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
 int mf_nnls_gram(const double *K, const double *b, int m, double *lambda,
                  double *work, int *iwork);
 
+/* Sparsity indices of each row (by_row = 1) or each column of an n x m
+ * column-major matrix: Hoyer, Gini (Hurley-Rickard) and participation
+ * ratio of the absolute values, NA for an all-zero vector (Hoyer also for
+ * length 1), and the count of positive entries. work holds max(n, m). */
+void mf_sparsity_indices(const double *a, int n, int m, int by_row,
+                         double *work, double *hoyer, double *gini,
+                         double *pr, double *npos);
+
 #endif
