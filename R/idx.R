@@ -139,6 +139,10 @@ read_idx_raw <- function(path) {
     if (have < expect) truncated(path, dims, type, expect, have, FALSE)
     if (have > expect) trailing(path, dims, type, expect, have - expect)
   }
+  # Limitation: readBin() sets aside room for all the announced bytes before
+  # it reads, so a gzip file whose header lies about its size costs up to
+  # 2 GB of memory before its truncation shows; reading in chunks would
+  # bound that at the price of one more copy of the data.
   data <- read_bytes(n_bytes)
   if (length(data) < n_bytes)
     truncated(path, dims, type, expect, 4 + 4 * ndim + length(data), gz)
