@@ -36,7 +36,7 @@ trajectory_columns <- c("step", "log_time", "tau", "log_loss", "q_min",
 #'
 #' @param x A numeric matrix (one row per point), a `mirrorflow_data`
 #'   object (inputs and labels together, as the data generators and
-#'   `fashion_mnist()` return), or, for the formula method, a formula
+#'   [fashion_mnist()] return), or, for the formula method, a formula
 #'   `label ~ predictors`.
 #' @param y Labels: for a network with output width 1, `-1`/`+1`, a
 #'   logical or a two-level factor; for output width \eqn{K \ge 2}, a
