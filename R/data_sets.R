@@ -131,11 +131,10 @@ resolve_seed <- function(seed) {
                           upper = .Machine$integer.max))
 }
 
-# Evaluates `expr` from set.seed(seed) and puts the session's generator
-# back as it was, so that seeding a generator never moves the user's own
-# stream. The kind is fixed so that a seed means the same data whatever
-# generator the session has chosen.
-with_seed <- function(seed, expr) {
+# Evaluates `expr` and puts the session's generator back as it was (or
+# absent, if it was), so that nothing mirrorflow does moves the user's own
+# stream.
+keep_session_rng <- function(expr) {
   genv <- globalenv()
   had <- exists(".Random.seed", envir = genv, inherits = FALSE)
   if (had) old <- get(".Random.seed", envir = genv, inherits = FALSE)
@@ -146,9 +145,18 @@ with_seed <- function(seed, expr) {
       rm(".Random.seed", envir = genv)
     }
   })
-  set.seed(seed, kind = "Mersenne-Twister", normal.kind = "Inversion",
-           sample.kind = "Rejection")
   expr
+}
+
+# Evaluates `expr` from set.seed(seed), leaving the session's generator as
+# it was. The kind is fixed so that a seed means the same data whatever
+# generator the session has chosen.
+with_seed <- function(seed, expr) {
+  keep_session_rng({
+    set.seed(seed, kind = "Mersenne-Twister", normal.kind = "Inversion",
+             sample.kind = "Rejection")
+    expr
+  })
 }
 
 # Synthetic teachers ---------------------------------------------------------
