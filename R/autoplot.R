@@ -91,7 +91,7 @@ shade_colour <- function(col, shade) {
 # Legend keys for a set of objects: the map labels, with " (2)", " (3)",
 # ... appended to repeated ones.
 unique_keys <- function(labs) {
-  k <- ave(seq_along(labs), labs, FUN = seq_along)
+  k <- stats::ave(seq_along(labs), labs, FUN = seq_along)
   ifelse(k > 1, sprintf("%s (%d)", labs, k), labs)
 }
 
@@ -103,7 +103,7 @@ map_scales <- function(keys, labels, linetype = TRUE) {
   out <- list(ggplot2::scale_colour_manual(values = cols, breaks = keys,
                                            labels = labels, name = "map"))
   if (linetype) {
-    copy <- ave(seq_along(keys), sub(" \\([0-9]+\\)$", "", keys),
+    copy <- stats::ave(seq_along(keys), sub(" \\([0-9]+\\)$", "", keys),
                 FUN = seq_along)
     types <- c("solid", "dashed", "dotted", "dotdash", "longdash",
                "twodash")
