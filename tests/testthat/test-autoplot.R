@@ -15,7 +15,8 @@ test_that("map colours are fixed per family and shaded by parameter", {
   hyp <- map_colours(c("hypentropy(beta = 0.01)", "hypentropy(beta = 0.1)",
                        "hypentropy(beta = 1)", "hypentropy(beta = 10)"))
   expect_true(all(diff(vapply(hyp, lum, 0)) > 0))
-  expect_lt(lum(map_colours("pnorm(p = 1.5)")), lum(map_colours("pnorm(p = 3)")))
+  expect_lt(lum(map_colours("pnorm(p = 1.5)")),
+            lum(map_colours("pnorm(p = 3)")))
 
   # the horizon part of a sparsity result's label does not matter; a
   # repeat marker gives another shade; unknown labels are grey
