@@ -210,7 +210,8 @@ quantity_label <- function(col) {
 #'                     what = c("smoothed_margin", "accuracy"),
 #'                     labels = c("l2", "l1 (beta 0.1)"))
 #' }
-#' @exportS3Method ggplot2::autoplot
+#' @method autoplot mirror_flow
+#' @exportS3Method ggplot2::autoplot mirror_flow
 autoplot.mirror_flow <- function(object, ...,
                                  what = c("log_loss", "q_margin", "horizon"),
                                  labels = NULL) {
@@ -311,7 +312,8 @@ sparsity_key <- function(fs) sub(" \\[.*$", "", fs$map)
 #'   ggplot2::autoplot(fs[[1]], fs[[2]], type = "mass")
 #'   ggplot2::autoplot(fs[[1]], fs[[2]], type = "checkpoints")
 #' }
-#' @exportS3Method ggplot2::autoplot
+#' @method autoplot feature_sparsity
+#' @exportS3Method ggplot2::autoplot feature_sparsity
 autoplot.feature_sparsity <- function(object, ...,
                                       type = c("activation_rate", "mass",
                                                "checkpoints", "heatmap"),
