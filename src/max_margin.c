@@ -38,11 +38,19 @@ typedef struct {
   double *g, *h;      /* curvature factors of the smooth objective */
   double *B, *M, *rhs, *tmpn, *tmpd, *cvec;
   int mt;             /* length of t: d (l1), 1 (linf), 0 (smooth) */
+  int dual;           /* Newton system in the n multipliers, not in w */
+  double *kinv, *evec, *tmpn2, *tmpd2;  /* for the n x n form */
+  double egam;        /* l-infinity: weight of the rank-one part of K^-1 */
 } ipm_t;
 
-static size_t mm_work_doubles(int n, int d)
+/* Newton matrix forms: the d x d form in w, or the n x n form in the
+ * multipliers; MM_FORM_AUTO takes the smaller. */
+enum { MM_FORM_AUTO = 0, MM_FORM_PRIMAL = 1, MM_FORM_DUAL = 2 };
+
+static size_t mm_work_doubles(int n, int d, int dual)
 {
-  return (size_t) n * d + (size_t) d * d + 40 * ((size_t) n + d) + 16;
+  size_t m = dual ? (size_t) n * n : (size_t) d * d;
+  return (size_t) n * d + m + 40 * ((size_t) n + d) + 16;
 }
 
 static double *take(double **pool, size_t len)
@@ -58,7 +66,7 @@ static void setup(ipm_t *P, double *work)
   double *pool = work;
   /* every vector starts defined: the first convergence test reads A' lam
    * from tmpd before any step has written it */
-  memset(work, 0, sizeof(double) * mm_work_doubles(n, d));
+  memset(work, 0, sizeof(double) * mm_work_doubles(n, d, P->dual));
   P->w = take(&pool, d); P->u = take(&pool, d); P->t = take(&pool, d);
   P->s = take(&pool, n); P->lam = take(&pool, n);
   P->s1 = take(&pool, d); P->s2 = take(&pool, d);
@@ -75,8 +83,10 @@ static void setup(ipm_t *P, double *work)
   P->g = take(&pool, d); P->h = take(&pool, d);
   P->rhs = take(&pool, d); P->tmpn = take(&pool, n); P->tmpd = take(&pool, d);
   P->cvec = take(&pool, d);
+  P->kinv = take(&pool, d); P->evec = take(&pool, d);
+  P->tmpd2 = take(&pool, d); P->tmpn2 = take(&pool, n);
   P->B = take(&pool, (size_t) n * d);
-  P->M = take(&pool, (size_t) d * d);
+  P->M = take(&pool, P->dual ? (size_t) n * n : (size_t) d * d);
 }
 
 /* out = A v (n) or A' v (d). */
@@ -154,11 +164,96 @@ static void residuals(ipm_t *P)
   if (P->mt == 1) P->rt[0] = 1 - tsum;
 }
 
-/* Builds and factors the reduced Newton matrix in w (or u): d x d, the
- * smaller system when n >= d. Limitation: for n much below d an n x n
- * form (Woodbury) would be cheaper; the d x d form is always used. */
+/* The reduced Newton system in w is (K + A' W A) dw = r, with W = lam / s
+ * and K the curvature of the objective block after the bounds (and t) are
+ * eliminated: diagonal, or diagonal less a rank one for l-infinity.
+ * factor_dual() factors instead the n x n matrix N = W^-1 + A K^-1 A', and
+ * solve_dual() recovers dw = K^-1 (r - A' v) from N v = A K^-1 r. Besides
+ * being smaller when n < d, N stays well conditioned near the solution
+ * when the active constraints are nearly d in number: there A' W A has
+ * eigenvalues of order 1 / mu on the active rows' span and none on its
+ * complement, which costs the d x d form most of its digits, while N
+ * carries the rows' own conditioning on the active block and a dominant
+ * diagonal s / lam on the others. */
+static int factor_dual(ipm_t *P)
+{
+  int n = P->n, d = P->d, info = 0, inc = 1;
+  double one = 1, zero = 0, tau = 0, schur = 0;
+  for (int k = 0; k < d; k++) {
+    if (P->mt == 0) {
+      P->kinv[k] = P->uparam ? P->g[k] : 1 / P->h[k];
+      continue;
+    }
+    double D1 = P->al[k] / P->s1[k], D2 = P->be[k] / P->s2[k];
+    if (P->mt == d) {
+      P->kinv[k] = (D1 + D2) / (4 * D1 * D2);
+    } else {
+      P->kinv[k] = 1 / (D1 + D2);
+      P->cvec[k] = D2 - D1;
+      P->evec[k] = P->kinv[k] * P->cvec[k];
+      tau += D1 + D2;
+      /* tau - c' diag(D1 + D2)^-1 c, summed without the cancellation */
+      schur += 4 * D1 * D2 / (D1 + D2);
+    }
+  }
+  for (int k = 0; k < d; k++) {
+    double ck = sqrt(P->kinv[k]);
+    const double *a = P->A + (size_t) k * n;
+    double *b = P->B + (size_t) k * n;
+    for (int i = 0; i < n; i++) b[i] = a[i] * ck;
+  }
+  F77_CALL(dsyrk)("U", "N", &n, &d, &one, P->B, &n, &zero, P->M, &n
+                  FCONE FCONE);
+  if (P->mt == 1) {
+    /* Sherman-Morrison: K^-1 = Dinv + e e' / schur with e = Dinv c */
+    P->h[0] = tau;
+    P->egam = 1 / schur;
+    amul(P, P->evec, P->tmpn);
+    F77_CALL(dsyr)("U", &n, &P->egam, P->tmpn, &inc, P->M, &n FCONE);
+  }
+  for (int i = 0; i < n; i++) P->M[i + (size_t) i * n] += P->s[i] / P->lam[i];
+  F77_CALL(dpotrf)("U", &n, P->M, &n, &info FCONE);
+  return info;
+}
+
+/* out = K^-1 v */
+static void kinv_apply(const ipm_t *P, const double *v, double *out)
+{
+  double ev = 0;
+  for (int k = 0; k < P->d; k++) {
+    out[k] = P->kinv[k] * v[k];
+    ev += P->evec[k] * v[k];
+  }
+  if (P->mt == 1)
+    for (int k = 0; k < P->d; k++) out[k] += P->egam * ev * P->evec[k];
+}
+
+/* The n x n solve, given r0, the part of the reduced right-hand side r
+ * that does not come through A' (r = A' gvec + r0). The multipliers' step
+ * comes out of N directly, N dlam = W^-1 gvec - A K^-1 r0 with W^-1 gvec
+ * = -(cs / lam + rp), and dw = K^-1 (A' dlam + r0): no large quantity
+ * cancels, where recovering dlam from A dw would amplify the rounding of
+ * dw by lam / s. */
+static int solve_dual(ipm_t *P, const double *cs)
+{
+  int n = P->n, d = P->d, inc = 1, info = 0;
+  kinv_apply(P, P->rhs, P->tmpd2);
+  amul(P, P->tmpd2, P->tmpn2);
+  for (int i = 0; i < n; i++)
+    P->dlam[i] = -(cs[i] / P->lam[i] + P->rp[i]) - P->tmpn2[i];
+  F77_CALL(dpotrs)("U", &n, &inc, P->M, &n, P->dlam, &n, &info FCONE);
+  if (info != 0) return info;
+  atmul(P, P->dlam, P->tmpd2);
+  for (int k = 0; k < d; k++) P->tmpd2[k] += P->rhs[k];
+  kinv_apply(P, P->tmpd2, P->dw);
+  return 0;
+}
+
+/* Builds and factors the reduced Newton matrix in w (or u): d x d, or the
+ * n x n form of factor_dual(). */
 static int factor(ipm_t *P)
 {
+  if (P->dual) return factor_dual(P);
   int n = P->n, d = P->d, info = 0;
   double one = 1, zero = 0;
   for (int i = 0; i < n; i++) P->tmpn[i] = sqrt(P->lam[i] / P->s[i]);
@@ -208,7 +303,10 @@ static int solve(ipm_t *P, const double *cs, const double *c1,
   /* gvec_i = -(cs_i + lam_i rp_i) / s_i */
   for (int i = 0; i < n; i++)
     P->tmpn[i] = -(cs[i] + P->lam[i] * P->rp[i]) / P->s[i];
-  atmul(P, P->tmpn, P->rhs);
+  if (P->dual)
+    memset(P->rhs, 0, sizeof(double) * d);
+  else
+    atmul(P, P->tmpn, P->rhs);
   double rho = 0;
   for (int k = 0; k < d; k++) {
     if (P->mt == 0) {
@@ -233,19 +331,25 @@ static int solve(ipm_t *P, const double *cs, const double *c1,
     for (int k = 0; k < d; k++) P->rhs[k] -= P->cvec[k] * rho / P->h[0];
   }
   int usc = P->mt == 0 && P->uparam;
-  if (usc)
-    for (int k = 0; k < d; k++) P->rhs[k] *= sqrt(P->g[k]);
-  memcpy(P->dw, P->rhs, sizeof(double) * d);
-  F77_CALL(dpotrs)("U", &d, &inc, P->M, &d, P->dw, &d, &info FCONE);
-  if (info != 0) return info;
-  if (usc)
-    for (int k = 0; k < d; k++) P->dw[k] *= sqrt(P->g[k]);
+  if (P->dual) {
+    info = solve_dual(P, cs);
+    if (info != 0) return info;
+  } else {
+    if (usc)
+      for (int k = 0; k < d; k++) P->rhs[k] *= sqrt(P->g[k]);
+    memcpy(P->dw, P->rhs, sizeof(double) * d);
+    F77_CALL(dpotrs)("U", &d, &inc, P->M, &d, P->dw, &d, &info FCONE);
+    if (info != 0) return info;
+    if (usc)
+      for (int k = 0; k < d; k++) P->dw[k] *= sqrt(P->g[k]);
+  }
 
   /* back substitution */
   amul(P, P->dw, P->ds);
   for (int i = 0; i < n; i++) {
     P->ds[i] += P->rp[i];
-    P->dlam[i] = P->tmpn[i] - P->lam[i] / P->s[i] * (P->ds[i] - P->rp[i]);
+    if (!P->dual)
+      P->dlam[i] = P->tmpn[i] - P->lam[i] / P->s[i] * (P->ds[i] - P->rp[i]);
   }
   if (P->mt == 0) {
     if (usc) {
@@ -347,12 +451,13 @@ static double merit(ipm_t *P, double target)
  * the gauge (linear programs); diag receives iterations, primal and dual
  * residuals and mu. Returns an MM_ outcome. */
 static int mm_solve(int n, int d, const double *A, int kind, double p,
-                    int maxit, double tol, double *w, double *lam,
+                    int maxit, double tol, int dual, double *w, double *lam,
                     double *diag, double *work)
 {
   ipm_t P;
   memset(&P, 0, sizeof(P));
   P.n = n; P.d = d; P.A = A; P.kind = kind; P.maxit = maxit; P.tol = tol;
+  P.dual = dual;
   P.p = kind == MM_L2 ? 2 : p;
   P.q = P.p / (P.p - 1);
   P.uparam = P.p < 2;
@@ -511,8 +616,9 @@ static int mm_solve(int n, int d, const double *A, int kind, double p,
 /* ---- .Call wrapper --------------------------------------------------- */
 
 /* mf_max_margin(xs, kind, p, control): xs is the n x d matrix of rows
- * y_i x_i; control = (maxit, tol). Returns list(w, lambda, diag, status)
- * with lambda the multipliers of the solver's objective. */
+ * y_i x_i; control = (maxit, tol) or (maxit, tol, form) with form an
+ * MM_FORM_ code (default MM_FORM_AUTO). Returns list(w, lambda, diag,
+ * status) with lambda the multipliers of the solver's objective. */
 SEXP mf_max_margin(SEXP xs, SEXP kind, SEXP p, SEXP control)
 {
   int np = 0;
@@ -536,18 +642,32 @@ SEXP mf_max_margin(SEXP xs, SEXP kind, SEXP p, SEXP control)
   double pv = REAL(p)[0];
   if (k == MM_LP && !(pv > 1 && isfinite(pv)))
     error("'p' must be finite and greater than 1");
-  if (TYPEOF(control) != REALSXP || XLENGTH(control) != 2)
-    error("'control' must be a double vector of length 2");
+  if (TYPEOF(control) != REALSXP ||
+      (XLENGTH(control) != 2 && XLENGTH(control) != 3))
+    error("'control' must be a double vector of length 2 or 3");
   double maxit = REAL(control)[0], tol = REAL(control)[1];
   if (!(maxit >= 1 && maxit <= 1e5)) error("'maxit' must be 1 to 1e5");
   if (!(tol > 0 && tol < 1)) error("'tol' must be in (0, 1)");
+  double form = XLENGTH(control) == 3 ? REAL(control)[2] : MM_FORM_AUTO;
+  if (form != MM_FORM_AUTO && form != MM_FORM_PRIMAL && form != MM_FORM_DUAL)
+    error("'form' must be 0 (auto), 1 (d x d) or 2 (n x n)");
+  /* Limitation: for l-infinity the n x n form loses digits in the rank-one
+   * part of K^-1 (t is eliminated first and K is nearly singular along
+   * the top coordinates), and stalls where the d x d form converges, so
+   * the automatic choice keeps d x d there; a bordered system that keeps
+   * t as an unknown would lift this. */
+  int dual = form == MM_FORM_DUAL ||
+    (form == MM_FORM_AUTO && n < d && k != MM_LINF);
+  if (dual && (double) n * n > 2e8)
+    error("'xs' has too many rows for the n x n Newton system");
 
-  double *work = (double *) R_alloc(mm_work_doubles(n, d), sizeof(double));
+  double *work = (double *) R_alloc(mm_work_doubles(n, d, dual),
+                                    sizeof(double));
   SEXP w = PROTECT(allocVector(REALSXP, d)); np++;
   SEXP lam = PROTECT(allocVector(REALSXP, n)); np++;
   SEXP diag = PROTECT(allocVector(REALSXP, 4)); np++;
-  int st = mm_solve(n, d, A, k, pv, (int) maxit, tol, REAL(w), REAL(lam),
-                    REAL(diag), work);
+  int st = mm_solve(n, d, A, k, pv, (int) maxit, tol, dual, REAL(w),
+                    REAL(lam), REAL(diag), work);
   if (st == MM_LAPACK)
     error("the Cholesky factorisation of the Newton system failed");
   SEXP out = PROTECT(allocVector(VECSXP, 4)); np++;

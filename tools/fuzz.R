@@ -41,6 +41,9 @@ targets <- list(
   balance_report = list(fun = "balance_report", args = list(fit)),
   convergence_rates = list(fun = "convergence_rates", args = list(fit)),
   max_margin = list(fun = "max_margin", args = list(x, y, "l1")),
+  max_margin_ws = list(fun = "max_margin",
+                       args = list(x, y, "lp", p = 3, control = list(
+                         working_set = TRUE, initial = 5, batch = 5))),
   C_mf_map_apply = list(call = "C_mf_map_apply",
                         args = list(c(2, NA, NA, 0.5, 1), NULL, 1L, c(1, 2))),
   C_mf_gauge_vec = list(call = "C_mf_gauge_vec", args = list(c(1, 2), 2)),

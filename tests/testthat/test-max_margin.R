@@ -220,3 +220,100 @@ test_that("lp converges at small margins and never claims inseparable", {
                 label = paste("p =", p))
   }
 })
+
+# A set of 400 points in 50 dimensions with a 5-sparse teacher, for the
+# working-set path against the interior point on all points.
+working_set_data <- function() {
+  set.seed(7)
+  x <- matrix(rnorm(400 * 50), 400)
+  teacher <- c(rnorm(5), rep(0, 45))
+  list(x = x, y = sign(drop(x %*% teacher)))
+}
+
+test_that("the working set reaches the full interior point's optimum", {
+  s <- working_set_data()
+  cases <- list(list(gauge = "l1", p = 1), list(gauge = "l2", p = 2),
+                list(gauge = "linf", p = Inf),
+                list(gauge = "lp", p = 1.5), list(gauge = "lp", p = 3))
+  for (cs in cases) {
+    lab <- paste("p =", cs$p)
+    pa <- if (cs$gauge == "lp") cs$p else NULL
+    full <- max_margin(s$x, s$y, gauge = cs$gauge, p = pa,
+                       control = list(working_set = FALSE))
+    ws <- max_margin(s$x, s$y, gauge = cs$gauge, p = pa,
+                     control = list(working_set = TRUE))
+    expect_true(full$converged, label = lab)
+    expect_true(ws$converged, label = lab)
+    expect_equal(full$rounds, 1L)
+    expect_equal(full$working_set, 400L)
+    expect_lt(ws$working_set, 400L)
+    expect_lt(direction_error(ws$w, full$w, cs$p), 1e-8)
+    # KKT on all 400 points, with the multipliers zero outside the set
+    expect_true(all(kkt_violation(ws, s$x, s$y, cs$p) < 1e-8), label = lab)
+    expect_length(ws$multipliers, 400)
+    expect_lt(max(ws$multipliers[-ws$active]), 1e-8)
+  }
+})
+
+test_that("a first set that misses support points takes several rounds", {
+  s <- working_set_data()
+  for (g in c("l2", "l1", "lp")) {
+    pa <- if (g == "lp") 3 else NULL
+    p <- c(l2 = 2, l1 = 1, lp = 3)[[g]]
+    full <- max_margin(s$x, s$y, gauge = g, p = pa,
+                       control = list(working_set = FALSE))
+    ws <- max_margin(s$x, s$y, gauge = g, p = pa,
+                     control = list(working_set = TRUE, initial = 10,
+                                    batch = 20))
+    # the l2 support alone has more than 10 points
+    expect_gt(length(full$active), 10)
+    expect_gte(ws$rounds, 3L)
+    expect_true(ws$converged)
+    expect_lt(direction_error(ws$w, full$w, p), 1e-8)
+    expect_true(all(kkt_violation(ws, s$x, s$y, p) < 1e-8), label = g)
+  }
+  # a round limit below the rounds needed is reported, not hidden
+  expect_error(max_margin(s$x, s$y, control = list(
+    working_set = TRUE, initial = 10, batch = 5, max_rounds = 2)),
+    "max_rounds = 2")
+})
+
+test_that("the working set finds inseparable data inseparable", {
+  set.seed(3)
+  x <- matrix(rnorm(600), 300)
+  y <- sample(c(-1, 1), 300, replace = TRUE)
+  for (g in c("l1", "l2", "linf")) {
+    expect_error(max_margin(x, y, gauge = g, control = list(
+      working_set = TRUE, initial = 20)), "not linearly separable")
+  }
+  expect_error(max_margin(x, y, gauge = "lp", p = 3, control = list(
+    working_set = TRUE, initial = 20)), "not linearly separable")
+})
+
+test_that("bad control settings are errors that name them", {
+  s <- sparse_set()
+  expect_error(max_margin(s$x, s$y, control = 1), "'control'")
+  expect_error(max_margin(s$x, s$y, control = list(1)), "'control'")
+  expect_error(max_margin(s$x, s$y, control = list(bogus = 1)), "bogus")
+  expect_error(max_margin(s$x, s$y, control = list(working_set = "yes")),
+               "working_set")
+  expect_error(max_margin(s$x, s$y, control = list(initial = 0)), "initial")
+  expect_error(max_margin(s$x, s$y, control = list(batch = NA)), "batch")
+  expect_error(max_margin(s$x, s$y, control = list(max_rounds = 1.5)),
+               "max_rounds")
+})
+
+test_that("the n x n Newton form agrees with the d x d form", {
+  mm <- mirrorflow:::C_mf_max_margin
+  s <- sparse_set()
+  A <- s$x * s$y / max(abs(s$x))
+  for (cs in list(c(0, NA), c(1, NA), c(3, 3), c(3, 1.5))) {
+    r1 <- .Call(mm, A, as.integer(cs[1]), cs[2], c(200, 1e-11, 1))
+    r2 <- .Call(mm, A, as.integer(cs[1]), cs[2], c(200, 1e-11, 2))
+    expect_equal(r1$status, 0L)
+    expect_equal(r2$status, 0L)
+    expect_lt(max(abs(r1$w - r2$w)) / max(abs(r1$w)), 1e-8)
+  }
+  expect_error(.Call(mm, A, 1L, NA_real_, c(50, 1e-10, 7)), "'form'")
+  expect_error(.Call(mm, A, 1L, NA_real_, c(50, 1e-10, 1, 1)), "'control'")
+})
