@@ -18,6 +18,11 @@ map <- mirror_map("hypentropy", beta = 0.5)
 fit <- suppressWarnings(mirror_flow(x, y, net = net, control = ctl,
                                     progress = FALSE))
 C <- function(name) getFromNamespace(name, "mirrorflow")
+dat <- mirrorflow_data(x, y)
+grid <- sweep_grid(map, width = 2, seed = 1)
+sweep <- data.frame(map = c("a", "a", "b", "b"), v = c(1, 2, 3, 5))
+idx <- tempfile(fileext = ".idx")
+writeBin(as.raw(c(0, 0, 8, 1, 0, 0, 0, 3, 1, 2, 3)), idx)
 good_flow <- list(t(x), y, integer(0), c(0, 0, 0, 1, 0), c(3L, 4L, 1L),
                   matrix(c(0, NA, NA, NA, 2), 5, 2), list(NULL, NULL),
                   unlist(w), c(2, 0.1, 50, -10, Inf, 2, 10, 1e-6, 1e-10,
@@ -44,6 +49,37 @@ targets <- list(
   max_margin_ws = list(fun = "max_margin",
                        args = list(x, y, "lp", p = 3, control = list(
                          working_set = TRUE, initial = 5, batch = 5))),
+  hoyer = list(fun = "hoyer", args = list(matrix(1:6 / 2, 2), 1)),
+  gini = list(fun = "gini", args = list(c(0, 1, 2))),
+  participation_ratio = list(fun = "participation_ratio",
+                             args = list(matrix(1, 2, 2), 2)),
+  activations = list(fun = "activations", args = list(fit, x, 1)),
+  feature_sparsity = list(fun = "feature_sparsity",
+                          args = list(fit, x, FALSE)),
+  glance = list(fun = "glance", args = list(fit, dat)),
+  tidy = list(fun = "tidy", args = list(fit)),
+  augment = list(fun = "augment", args = list(fit, dat)),
+  sweep_grid = list(fun = "sweep_grid", args = list(map, seed = 1:2)),
+  mirror_sweep = list(fun = "mirror_sweep",
+                      args = list(grid, dat, control = ctl)),
+  compare_sparsity = list(fun = "compare_sparsity",
+                          args = list(sweep, "v", "map", 0.9, 20, 1)),
+  mirrorflow_data = list(fun = "mirrorflow_data", args = list(x, y)),
+  simulate_sparse_linear = list(fun = "simulate_sparse_linear",
+                                args = list(20, 3, 1, 0.1, 0.1, 1)),
+  simulate_relu_teacher = list(fun = "simulate_relu_teacher",
+                               args = list(20, 3, 2, 0, 0, 1)),
+  simulate_xor = list(fun = "simulate_xor", args = list(20, 3, 0.3)),
+  split_data = list(fun = "split_data", args = list(dat, 0.25, 1, TRUE)),
+  binary_labels = list(fun = "binary_labels",
+                       args = list(mirrorflow_data(x, factor(y)), "1")),
+  normalize_rows = list(fun = "normalize_rows", args = list(dat)),
+  accuracy = list(fun = "accuracy", args = list(fit, dat)),
+  read_idx = list(fun = "read_idx", args = list(idx)),
+  fashion_mnist = list(fun = "fashion_mnist",
+                       args = list(tempdir(), "train", c(0, 6), 10)),
+  C_mf_sparsity = list(call = "C_mf_sparsity",
+                       args = list(matrix(1, 2, 2), TRUE)),
   C_mf_map_apply = list(call = "C_mf_map_apply",
                         args = list(c(2, NA, NA, 0.5, 1), NULL, 1L, c(1, 2))),
   C_mf_gauge_vec = list(call = "C_mf_gauge_vec", args = list(c(1, 2), 2)),
