@@ -16,6 +16,10 @@
 #'   entries that effectively carry the vector: 1 for a constant vector,
 #'   \eqn{1/N} for one nonzero entry.
 #'
+#' The indices of a matrix are computed in C, over up to
+#' `getOption("mirrorflow.threads", 2)` threads (OpenMP, where the compiler
+#' has it); the result does not depend on the number of threads.
+#'
 #' All three are invariant to scaling \eqn{c} by a nonzero factor. A vector
 #' of zeros has no defined index and gives `NA`, as does the Hoyer index of
 #' a vector of length 1.
@@ -60,6 +64,17 @@ sparsity_index <- function(x, margin, which) {
   out
 }
 
+# Threads for the C indices: the option mirrorflow.threads, by default 2
+# (the most CRAN allows in checks).
+sparsity_threads <- function() {
+  n <- getOption("mirrorflow.threads", 2L)
+  if (!is.numeric(n) || length(n) != 1 || is.na(n) || n < 1 || n > 1024 ||
+      n != round(n))
+    stop(sprintf(paste("option 'mirrorflow.threads' must be a whole number",
+                       "from 1 to 1024, not %s"), describe(n)), call. = FALSE)
+  as.integer(n)
+}
+
 # The C routine's four columns for a vector (one vector) or a matrix.
 sparsity_table <- function(x, margin = 2) {
   if (!is.numeric(x) || !(is.vector(x) || is.matrix(x)))
@@ -78,7 +93,7 @@ sparsity_table <- function(x, margin = 2) {
                    describe(margin)), call. = FALSE)
     storage.mode(x) <- "double"
   }
-  .Call(C_mf_sparsity, x, margin == 1)
+  .Call(C_mf_sparsity, x, margin == 1, sparsity_threads())
 }
 
 #' Hidden activations of a fit
@@ -242,20 +257,22 @@ feature_sparsity <- function(fit, x = NULL, along = NULL) {
 # layer summaries.
 sparsity_at <- function(net, w, x, detail) {
   nh <- net$nlayers - 1L
+  nth <- sparsity_threads()
   acts <- hidden_activations(net, w, x, nh)
   layers <- neurons <- samples <- vector("list", nh)
   for (l in seq_len(nh)) {
     h <- acts[[l]]
     m <- ncol(h)
     n <- nrow(h)
-    by_sample <- .Call(C_mf_sparsity, h, TRUE)
-    by_neuron <- .Call(C_mf_sparsity, h, FALSE)
+    by_sample <- .Call(C_mf_sparsity, h, TRUE, nth)
+    by_neuron <- .Call(C_mf_sparsity, h, FALSE, nth)
     norm_in <- sqrt(rowSums(w[[l]]^2))
     norm_out <- sqrt(colSums(w[[l + 1]]^2))
     mass <- norm_in * norm_out
     total <- sum(mass)
     share <- if (total > 0) mass / total else rep(NA_real_, m)
-    mass_idx <- .Call(C_mf_sparsity, matrix(mass, ncol = 1), FALSE)
+    mass_idx <- .Call(C_mf_sparsity, matrix(mass, ncol = 1), FALSE,
+                      1L)
     carry <- function(f) {
       if (!(total > 0)) return(NA_integer_)
       cs <- cumsum(sort(share, decreasing = TRUE))

@@ -550,7 +550,7 @@ SEXP mf_nnls(SEXP K, SEXP b)
 
 /* ---- sparsity indices ------------------------------------------------ */
 
-SEXP mf_sparsity(SEXP a, SEXP by_row)
+SEXP mf_sparsity(SEXP a, SEXP by_row, SEXP threads)
 {
   if (TYPEOF(a) != REALSXP) error("'a' must be a double matrix");
   SEXP dim = getAttrib(a, R_DimSymbol);
@@ -560,6 +560,11 @@ SEXP mf_sparsity(SEXP a, SEXP by_row)
   if (TYPEOF(by_row) != LGLSXP || XLENGTH(by_row) != 1 ||
       LOGICAL(by_row)[0] == NA_LOGICAL)
     error("'by_row' must be TRUE or FALSE");
+  if (TYPEOF(threads) != INTSXP || XLENGTH(threads) != 1 ||
+      INTEGER(threads)[0] == NA_INTEGER || INTEGER(threads)[0] < 1 ||
+      INTEGER(threads)[0] > 1024)
+    error("'threads' must be a whole number from 1 to 1024");
+  int nth = INTEGER(threads)[0];
   const double *aa = REAL(a);
   for (R_xlen_t i = 0; i < XLENGTH(a); i++)
     if (!isfinite(aa[i])) error("'a' must be finite");
@@ -575,9 +580,14 @@ SEXP mf_sparsity(SEXP a, SEXP by_row)
   const char *nm[] = {"hoyer", "gini", "participation_ratio", "positive"};
   set_names(out, nm, 4);
   if (n > 0 && m > 0) {
-    double *work = (double *) R_alloc((size_t) (n > m ? n : m),
+    int len = row ? m : n;
+    double *work = (double *) R_alloc((size_t) len * (nth +
+                                                      MF_SPARSITY_BLOCK),
                                       sizeof(double));
-    mf_sparsity_indices(aa, n, m, row, work, col[0], col[1], col[2], col[3]);
+    uint64_t *keys = (uint64_t *) R_alloc((size_t) 2 * len * nth,
+                                          sizeof(uint64_t));
+    mf_sparsity_indices(aa, n, m, row, nth, work, keys, col[0], col[1],
+                        col[2], col[3]);
   } else {
     for (int v = 0; v < nvec; v++) {
       col[0][v] = col[1][v] = col[2][v] = NA_REAL;

@@ -21,7 +21,7 @@ static const R_CallMethodDef call_methods[] = {
   CALLDEF(mf_max_margin, 4),
   CALLDEF(mf_margin_grads, 7),
   CALLDEF(mf_nnls, 2),
-  CALLDEF(mf_sparsity, 2),
+  CALLDEF(mf_sparsity, 3),
   {NULL, NULL, 0}
 };
 

@@ -6,6 +6,7 @@
 #define MIRRORFLOW_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Deepest network the core handles (weight layers). */
 #define MF_MAX_LAYERS 64
@@ -230,9 +231,13 @@ int mf_nnls_gram(const double *K, const double *b, int m, double *lambda,
 /* Sparsity indices of each row (by_row = 1) or each column of an n x m
  * column-major matrix: Hoyer, Gini (Hurley-Rickard) and participation
  * ratio of the absolute values, NA for an all-zero vector (Hoyer also for
- * length 1), and the count of positive entries. work holds max(n, m). */
+ * length 1), and the count of positive entries. work holds
+ * (nthreads + MF_SPARSITY_BLOCK) times the vector length, keys 2 nthreads
+ * times. */
+#define MF_SPARSITY_BLOCK 256
 void mf_sparsity_indices(const double *a, int n, int m, int by_row,
-                         double *work, double *hoyer, double *gini,
-                         double *pr, double *npos);
+                         int nthreads, double *work, uint64_t *keys,
+                         double *hoyer, double *gini, double *pr,
+                         double *npos);
 
 #endif

@@ -79,7 +79,7 @@ targets <- list(
   fashion_mnist = list(fun = "fashion_mnist",
                        args = list(tempdir(), "train", c(0, 6), 10)),
   C_mf_sparsity = list(call = "C_mf_sparsity",
-                       args = list(matrix(1, 2, 2), TRUE)),
+                       args = list(matrix(1, 2, 2), TRUE, 2L)),
   C_mf_map_apply = list(call = "C_mf_map_apply",
                         args = list(c(2, NA, NA, 0.5, 1), NULL, 1L, c(1, 2))),
   C_mf_gauge_vec = list(call = "C_mf_gauge_vec", args = list(c(1, 2), 2)),

@@ -83,13 +83,17 @@ test_that("bad input to the indices is an error naming the argument", {
   expect_error(gini(c(1, Inf)), "'x' must be finite")
   expect_error(hoyer(matrix(1:4, 2), margin = 3), "'margin' must be 1")
   expect_error(participation_ratio(list(1, 2)), "'x' must be")
-  expect_error(.Call(mirrorflow:::C_mf_sparsity, 1:3, TRUE),
+  expect_error(.Call(mirrorflow:::C_mf_sparsity, 1:3, TRUE, 1L),
                "'a' must be a double matrix")
-  expect_error(.Call(mirrorflow:::C_mf_sparsity, c(1, 2), TRUE),
+  expect_error(.Call(mirrorflow:::C_mf_sparsity, c(1, 2), TRUE, 1L),
                "'a' must be a matrix")
-  expect_error(.Call(mirrorflow:::C_mf_sparsity, matrix(1), NA),
+  expect_error(.Call(mirrorflow:::C_mf_sparsity, matrix(1), NA, 1L),
                "'by_row' must be TRUE or FALSE")
-  r <- .Call(mirrorflow:::C_mf_sparsity, matrix(0, 0, 3), FALSE)
+  expect_error(.Call(mirrorflow:::C_mf_sparsity, matrix(1), TRUE, 0L),
+               "'threads' must be a whole number")
+  expect_error(.Call(mirrorflow:::C_mf_sparsity, matrix(1), TRUE, 2),
+               "'threads' must be a whole number")
+  r <- .Call(mirrorflow:::C_mf_sparsity, matrix(0, 0, 3), FALSE, 2L)
   expect_equal(r$positive, c(0, 0, 0))
 })
 
@@ -216,4 +220,19 @@ test_that("tidy and glance give the tables of a sparsity result", {
   expect_error(tidy(fs, "foo"), "'what' must be one of")
   expect_error(feature_sparsity(list()), "'fit' must be a mirror_flow fit")
   expect_error(feature_sparsity(fit, along = "yes"), "'along' must be TRUE")
+})
+
+test_that("the indices do not depend on the number of threads", {
+  set.seed(13)
+  m <- matrix(pmax(rnorm(3000 * 70), 0), 3000, 70)
+  res <- lapply(c(1, 2, 3), function(k) {
+    withr_opt <- options(mirrorflow.threads = k)
+    on.exit(options(withr_opt))
+    list(gini(m, 1), hoyer(m, 2), participation_ratio(m, 1))
+  })
+  expect_identical(res[[1]], res[[2]])
+  expect_identical(res[[1]], res[[3]])
+  old <- options(mirrorflow.threads = 0)
+  on.exit(options(old))
+  expect_error(gini(m), "option 'mirrorflow.threads' must be")
 })
