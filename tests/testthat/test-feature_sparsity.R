@@ -236,3 +236,17 @@ test_that("the indices do not depend on the number of threads", {
   on.exit(options(old))
   expect_error(gini(m), "option 'mirrorflow.threads' must be")
 })
+
+test_that("long vectors (the radix-sort path) match the definitions", {
+  set.seed(14)
+  v <- c(rexp(600), rep(0.5, 50), rep(0, 300), 10^runif(200, -300, 300),
+         1e-310, 2e-310)
+  v <- sample(v)
+  expect_equal(gini(v), ref_gini(v), tolerance = 1e-12)
+  m <- cbind(v, rev(v), pmax(rnorm(length(v)), 0))
+  expect_equal(gini(m), apply(m, 2, ref_gini), tolerance = 1e-12)
+  expect_equal(gini(t(m), 1), apply(m, 2, ref_gini), tolerance = 1e-12)
+  w <- round(rexp(5000) * 3) / 3          # many ties
+  expect_equal(gini(w), ref_gini(w), tolerance = 1e-12)
+  expect_equal(hoyer(w), ref_hoyer(w), tolerance = 1e-12)
+})
