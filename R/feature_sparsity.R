@@ -80,9 +80,7 @@ sparsity_table <- function(x, margin = 2) {
   if (!is.numeric(x) || !(is.vector(x) || is.matrix(x)))
     stop(sprintf("'x' must be a numeric vector or matrix, not %s",
                  describe(x)), call. = FALSE)
-  if (any(!is.finite(x)))
-    stop("'x' must be finite; it has missing or infinite entries",
-         call. = FALSE)
+  # finiteness is checked in C, without a copy of x
   if (!is.matrix(x)) {
     x <- matrix(as.double(x), ncol = 1)
     margin <- 2
@@ -91,7 +89,7 @@ sparsity_table <- function(x, margin = 2) {
         !identical(margin, 1L) && !identical(margin, 2L))
       stop(sprintf("'margin' must be 1 (rows) or 2 (columns), not %s",
                    describe(margin)), call. = FALSE)
-    storage.mode(x) <- "double"
+    if (!is.double(x)) storage.mode(x) <- "double"
   }
   .Call(C_mf_sparsity, x, margin == 1, sparsity_threads())
 }

@@ -550,12 +550,12 @@ SEXP mf_nnls(SEXP K, SEXP b)
 
 /* ---- sparsity indices ------------------------------------------------ */
 
-SEXP mf_sparsity(SEXP a, SEXP by_row, SEXP threads)
+SEXP mf_sparsity(SEXP x, SEXP by_row, SEXP threads)
 {
-  if (TYPEOF(a) != REALSXP) error("'a' must be a double matrix");
-  SEXP dim = getAttrib(a, R_DimSymbol);
+  if (TYPEOF(x) != REALSXP) error("'x' must be a double matrix");
+  SEXP dim = getAttrib(x, R_DimSymbol);
   if (TYPEOF(dim) != INTSXP || XLENGTH(dim) != 2)
-    error("'a' must be a matrix");
+    error("'x' must be a matrix");
   int n = INTEGER(dim)[0], m = INTEGER(dim)[1];
   if (TYPEOF(by_row) != LGLSXP || XLENGTH(by_row) != 1 ||
       LOGICAL(by_row)[0] == NA_LOGICAL)
@@ -565,9 +565,10 @@ SEXP mf_sparsity(SEXP a, SEXP by_row, SEXP threads)
       INTEGER(threads)[0] > 1024)
     error("'threads' must be a whole number from 1 to 1024");
   int nth = INTEGER(threads)[0];
-  const double *aa = REAL(a);
-  for (R_xlen_t i = 0; i < XLENGTH(a); i++)
-    if (!isfinite(aa[i])) error("'a' must be finite");
+  const double *aa = REAL(x);
+  for (R_xlen_t i = 0; i < XLENGTH(x); i++)
+    if (!isfinite(aa[i]))
+      error("'x' must be finite; it has missing or infinite entries");
   int row = LOGICAL(by_row)[0], nvec = row ? n : m;
 
   SEXP out = PROTECT(allocVector(VECSXP, 4));

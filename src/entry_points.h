@@ -20,6 +20,6 @@ SEXP mf_max_margin(SEXP xs, SEXP kind, SEXP p, SEXP control);
 SEXP mf_margin_grads(SEXP xt, SEXP yb, SEXP yc, SEXP netspec, SEXP widths,
                      SEXP theta, SEXP rel_tol);
 SEXP mf_nnls(SEXP K, SEXP b);
-SEXP mf_sparsity(SEXP a, SEXP by_row, SEXP threads);
+SEXP mf_sparsity(SEXP x, SEXP by_row, SEXP threads);
 
 #endif

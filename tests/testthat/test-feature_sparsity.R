@@ -84,9 +84,9 @@ test_that("bad input to the indices is an error naming the argument", {
   expect_error(hoyer(matrix(1:4, 2), margin = 3), "'margin' must be 1")
   expect_error(participation_ratio(list(1, 2)), "'x' must be")
   expect_error(.Call(mirrorflow:::C_mf_sparsity, 1:3, TRUE, 1L),
-               "'a' must be a double matrix")
+               "'x' must be a double matrix")
   expect_error(.Call(mirrorflow:::C_mf_sparsity, c(1, 2), TRUE, 1L),
-               "'a' must be a matrix")
+               "'x' must be a matrix")
   expect_error(.Call(mirrorflow:::C_mf_sparsity, matrix(1), NA, 1L),
                "'by_row' must be TRUE or FALSE")
   expect_error(.Call(mirrorflow:::C_mf_sparsity, matrix(1), TRUE, 0L),
