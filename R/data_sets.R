@@ -164,6 +164,10 @@ with_seed <- function(seed, expr) {
 check_generator_args <- function(n, d, gap, noise) {
   check_number(n, "n", lower = 1, integer = TRUE)
   check_number(d, "d", lower = 1, integer = TRUE)
+  if (n * d > 1e9)
+    stop(sprintf(paste("'n' times 'd' must be at most 1e9 (8 GB of inputs);",
+                       "got n = %s, d = %s"), format(n), format(d)),
+         call. = FALSE)
   check_number(gap, "gap", lower = 0)
   if (!is.numeric(noise) || length(noise) != 1 || is.na(noise) ||
       noise < 0 || noise >= 0.5)

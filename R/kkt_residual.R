@@ -78,7 +78,7 @@ kkt_residual <- function(fit, along = c("final", "trajectory"),
             active_tol),
       error = function(e) {
         msg <- conditionMessage(e)
-        if (!grepl("not separated", msg)) stop(e)
+        if (!grepl("does not separate the data", msg)) stop(e)
         if (along == "final")
           stop(sprintf(paste("the fit does not separate its training data",
                              "(%s); max-margin statements do not apply"),

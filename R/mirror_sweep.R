@@ -353,6 +353,9 @@ compare_sparsity <- function(sweep, metric = c("active_fraction",
   level <- check_number(level, "level", lower = 0, upper = 1, strict = TRUE)
   if (level >= 1) stop("'level' must be below 1", call. = FALSE)
   R <- check_number(R, "R", lower = 1, integer = TRUE)
+  seed <- check_number(seed, "seed", integer = TRUE,
+                       lower = -.Machine$integer.max,
+                       upper = .Machine$integer.max)
   df <- as.data.frame(sweep)
   if ("status" %in% names(df)) df <- df[df$status == "ok", , drop = FALSE]
   key <- interaction(df[by], drop = TRUE, lex.order = TRUE)

@@ -496,8 +496,8 @@ SEXP mf_margin_grads(SEXP xt, SEXP yb, SEXP yc, SEXP netspec, SEXP widths,
   mf_net_forward(&net, th);
   double qmin = INFINITY;
   for (int i = 0; i < net.n; i++) if (net.q[i] < qmin) qmin = net.q[i];
-  if (!(qmin > 0)) error("the data are not separated: smallest margin %g",
-                         qmin);
+  if (!(qmin > 0))
+    error("'theta' does not separate the data: smallest margin %g", qmin);
   int *ix = (int *) R_alloc(net.n, sizeof(int));
   int m = 0;
   for (int i = 0; i < net.n; i++)

@@ -135,7 +135,7 @@ run_from <- function(start, cases, progress) {
         do.call(.Call, c(list(get(cs$target$call, ns)), cs$args))
       }
       "value"
-    }, error = function(e) "error")
+    }, error = function(e) paste("error:", conditionMessage(e)))
     setTimeLimit(elapsed = Inf)
     out[k] <- res
   }
@@ -161,8 +161,29 @@ while (start <= n_calls) {
   start <- last + 1L
 }
 outcome[crashes] <- "crash"
-tab <- table(factor(outcome, levels = c("value", "error", "crash")),
+# An error must say which argument was wrong: its message quotes a name
+# ('x', 'control', ...) or names an option or a row of a grid.
+# The harness's own 10 s limit per call is counted apart, as a timeout.
+timeout <- grepl("reached elapsed time limit", outcome, fixed = TRUE)
+is_error <- startsWith(outcome, "error:") & !timeout
+messages <- sub("^error: ", "", outcome[is_error])
+named <- grepl("'[^']+'", messages)
+kind <- ifelse(timeout, "timeout", ifelse(is_error, "error", outcome))
+tab <- table(factor(kind, levels = c("value", "error", "timeout", "crash")),
              useNA = "ifany")
 print(tab)
+cat(sprintf("%d errors, %d of them naming an argument\n", sum(is_error),
+            sum(named)))
+if (any(!named)) {
+  unnamed <- table(vapply(cases[is_error][!named], function(cs)
+    if (is.null(cs$target$fun)) cs$target$call else cs$target$fun, ""),
+    substr(messages[!named], 1, 70))
+  un <- as.data.frame(unnamed, stringsAsFactors = FALSE)
+  un <- un[un$Freq > 0, ]
+  un <- un[order(-un$Freq), ]
+  names(un) <- c("target", "message", "calls")
+  cat("errors that name no argument:\n")
+  print(utils::head(un, 40), row.names = FALSE)
+}
 cat(sprintf("%d calls fuzzed, %d crashes\n", n_calls, length(crashes)))
 if (length(crashes)) quit(status = 1)

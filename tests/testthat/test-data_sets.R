@@ -418,3 +418,9 @@ test_that("printing gives one line: source, size and balance", {
   expect_snapshot(print(mirrorflow_data(diag(3),
                                         factor(c("a", "b", "b")))))
 })
+
+test_that("generators refuse sizes that cannot fit in memory", {
+  expect_error(simulate_sparse_linear(2^31 - 1, 1000, 2),
+               "'n' times 'd' must be at most 1e9")
+  expect_error(simulate_xor(100, 2^31 - 1), "'n' times 'd' must be at most")
+})

@@ -1,6 +1,7 @@
 # A fast run of the surface fuzzer (tools/fuzz.R, in the source tree only):
 # malformed arguments to every exported function and .Call entry point,
-# each call in a child process, must never crash one.
+# each call in a child process, must never crash one, and every error
+# must name the argument that was wrong.
 
 test_that("1000 malformed calls crash nothing", {
   skip_on_cran()
@@ -13,4 +14,10 @@ test_that("1000 malformed calls crash nothing", {
                  stderr = TRUE, env = paste0("R_LIBS=", .libPaths()[1]))
   expect_true(any(grepl("^1000 calls fuzzed, 0 crashes$", out)),
               label = paste(out, collapse = "\n"))
+  # every error says which argument was wrong
+  counts <- regmatches(out, regexec("^(\\d+) errors, (\\d+) of them naming",
+                                    out))
+  counts <- Filter(length, counts)[[1]]
+  expect_gt(as.integer(counts[2]), 500)
+  expect_equal(counts[3], counts[2], label = paste(out, collapse = "\n"))
 })

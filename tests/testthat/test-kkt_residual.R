@@ -107,5 +107,5 @@ test_that("kkt_residual() refuses what it cannot serve", {
   bad <- args
   bad[[6]] <- -sparse_teacher$teacher
   expect_error(do.call(.Call, c(list(mirrorflow:::C_mf_margin_grads), bad)),
-               "not separated")
+               "'theta' does not separate the data")
 })

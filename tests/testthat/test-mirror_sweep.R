@@ -181,3 +181,10 @@ test_that("compare_sparsity() input errors name the argument", {
   one <- compare_sparsity(sw, "x", R = 10)
   expect_true(is.na(attr(one, "tests")$kruskal_p))
 })
+
+test_that("compare_sparsity() checks its seed", {
+  sw <- data.frame(map = c("a", "b"), x = c(1, 2))
+  expect_error(compare_sparsity(sw, "x", seed = "a"),
+               "'seed' must be a single number")
+  expect_error(compare_sparsity(sw, "x", seed = 1.5), "'seed' must be a whole")
+})
