@@ -1,0 +1,93 @@
+# Reliability across runs, sessions and interrupts: the same seed gives the
+# same trajectory in one session and in another, and repeated interrupted
+# runs do not grow the process.
+
+det_fit <- function(map, net) {
+  data(sparse_teacher, envir = environment())
+  set.seed(42)
+  mirror_flow(sparse_teacher$x, sparse_teacher$y, net = net, map = map,
+              control = flow_control(target_log_loss = -12, rtol = 1e-5,
+                                     keep_params = TRUE, checkpoints = 20))
+}
+
+strip <- function(fit) {
+  list(trajectory = trajectory(fit), weights = coef(fit),
+       snapshots = fit$snapshots, steps = fit$steps,
+       evals = fit$grad_evals)
+}
+
+test_that("one seed gives one trajectory, twice in a session", {
+  for (m in list(mirror_map("hypentropy", beta = 0.1), mirror_map("cosh"))) {
+    for (net in list(homogeneous_net(c(20, 1), "linear"),
+                     homogeneous_net(c(20, 12, 1), "relu"))) {
+      a <- det_fit(m, net)
+      b <- det_fit(m, net)
+      expect_identical(strip(a), strip(b))
+    }
+  }
+})
+
+test_that("one seed gives one trajectory in another session", {
+  skip_on_cran()
+  skip_if_not_installed("callr")
+  here <- strip(det_fit(mirror_map("pnorm", p = 3),
+                        homogeneous_net(c(20, 12, 1), "relu")))
+  there <- callr::r(function(det_fit, strip) {
+    library(mirrorflow)
+    strip(det_fit(mirror_map("pnorm", p = 3),
+                  homogeneous_net(c(20, 12, 1), "relu")))
+  }, list(det_fit = det_fit, strip = strip),
+  libpath = .libPaths())
+  expect_identical(here, there)
+})
+
+test_that("repeated interrupted runs do not grow the process", {
+  skip_on_cran()
+  skip_on_os("windows")
+  skip_if_not_installed("processx")
+  skip_if_not(file.exists("/proc/self/status"), "no /proc here")
+  script <- tempfile(fileext = ".R")
+  out <- tempfile()
+  # Each run keeps parameter snapshots, so a leaked buffer would be about
+  # a megabyte a run. Interrupts that land between runs are caught too.
+  writeLines(c(
+    "library(mirrorflow)",
+    "data(sparse_teacher)",
+    "rss <- function() {",
+    "  l <- grep('^VmRSS', readLines('/proc/self/status'), value = TRUE)",
+    "  as.numeric(gsub('[^0-9]', '', l)) / 1024",
+    "}",
+    "net <- homogeneous_net(c(20, 64, 1))",
+    "k <- 0",
+    "while (k < 30) {",
+    "  r <- tryCatch(suppressWarnings(mirror_flow(sparse_teacher$x,",
+    "         sparse_teacher$y, net = net, progress = FALSE,",
+    "         control = flow_control(target_log_loss = -1e8, max_steps = 1e9,",
+    "                                keep_params = TRUE))$stop_reason),",
+    "       interrupt = function(e) 'between')",
+    "  if (r == 'interrupted') {",
+    "    k <- k + 1",
+    "    invisible(gc())",
+    "    cat(k, rss(), '\\n', file = OUT, append = TRUE)",
+    "  }",
+    "}"), script)
+  rscript <- file.path(R.home("bin"), "Rscript")
+  p <- processx::process$new(rscript, c("-e", sprintf(
+    "OUT <- '%s'; source('%s')", out, script)), stdout = "|", stderr = "|")
+  on.exit(p$kill(), add = TRUE)
+  Sys.sleep(3)
+  deadline <- Sys.time() + 120
+  done <- 0
+  while (p$is_alive() && Sys.time() < deadline) {
+    p$signal(2L)
+    Sys.sleep(0.4)
+    if (file.exists(out)) done <- length(readLines(out))
+  }
+  expect_false(p$is_alive())
+  expect_equal(p$get_exit_status(), 0L)
+  m <- read.table(out, col.names = c("run", "rss_mb"))
+  expect_equal(nrow(m), 30)
+  growth <- m$rss_mb[30] - m$rss_mb[10]
+  expect_lt(growth, 5, label = sprintf("RSS growth %.1f MB over runs 10-30",
+                                      growth))
+})
