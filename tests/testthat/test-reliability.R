@@ -91,3 +91,23 @@ test_that("repeated interrupted runs do not grow the process", {
   expect_lt(growth, 5, label = sprintf("RSS growth %.1f MB over runs 10-30",
                                       growth))
 })
+
+test_that("data a linear model cannot separate: one warning, no max margin", {
+  xor <- simulate_xor(80, 2, sd = 0.2, seed = 5)
+  warnings <- character(0)
+  fit <- withCallingHandlers(
+    mirror_flow(xor, control = flow_control(max_steps = 3000)),
+    warning = function(w) {
+      warnings <<- c(warnings, conditionMessage(w))
+      invokeRestart("muffleWarning")
+    })
+  expect_equal(sum(grepl("does not separate the training data", warnings)),
+               1)
+  expect_equal(fit$stop_reason, "max_steps")
+  tr <- trajectory(fit)
+  expect_true(all(is.finite(as.matrix(tr[names(tr) != "balance_drift"]))))
+  expect_lt(tail(tr$q_min, 1), 0)
+  expect_error(margin(fit), "max-margin statements do not apply")
+  expect_error(max_margin(xor$x, xor$y, "l2"), "not separable")
+  expect_error(compare_directions(fit, fit), "does not separate")
+})
