@@ -14,6 +14,9 @@
 #ifndef FCONE
 #define FCONE
 #endif
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include "entry_points.h"
 
 /* Gauge kinds; the integer codes are shared with R/max_margin.R. */
@@ -41,6 +44,7 @@ typedef struct {
   int dual;           /* Newton system in the n multipliers, not in w */
   double *kinv, *evec, *tmpn2, *tmpd2;  /* for the n x n form */
   double egam;        /* l-infinity: weight of the rank-one part of K^-1 */
+  double *extra;      /* for gram() with threads; may be NULL */
 } ipm_t;
 
 /* Newton matrix forms: the d x d form in w, or the n x n form in the
@@ -87,6 +91,47 @@ static void setup(ipm_t *P, double *work)
   P->tmpd2 = take(&pool, d); P->tmpn2 = take(&pool, n);
   P->B = take(&pool, (size_t) n * d);
   P->M = take(&pool, P->dual ? (size_t) n * n : (size_t) d * d);
+}
+
+/* Threads for the Gram matrices below, set by each entry point from its
+ * control vector before any solve. */
+static int mm_threads = 1;
+
+/* The upper triangle of M = B' B ("T": B is k x m) or M = B B' ("N": B is
+ * m x k), m x m with leading dimension m, from B with leading dimension
+ * ldb. With several threads the sum over k is cut into one slice each:
+ * slice 0 goes to M, the others to their own m x m blocks of `extra`
+ * ((threads - 1) m^2 doubles), added to M at the end. With reference BLAS
+ * this product is most of an iteration's time, and the slices share no
+ * memory that is written. */
+static void gram(const char *trans, int m, int k, const double *B, int ldb,
+                 double *M, double *extra, int threads)
+{
+  double one = 1, zero = 0;
+  if (threads > k / 64) threads = k / 64;
+  if (threads < 2 || extra == NULL) {
+    F77_CALL(dsyrk)("U", trans, &m, &k, &one, B, &ldb, &zero, M, &m
+                    FCONE FCONE);
+    return;
+  }
+  int tr = trans[0] == 'T';
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static)
+#endif
+  for (int t = 0; t < threads; t++) {
+    int k0 = (int) ((long long) k * t / threads);
+    int kt = (int) ((long long) k * (t + 1) / threads) - k0;
+    const double *Bt = tr ? B + k0 : B + (size_t) k0 * ldb;
+    double *Mt = t == 0 ? M : extra + (size_t) (t - 1) * m * m;
+    double o = 1, z = 0;
+    F77_CALL(dsyrk)("U", trans, &m, &kt, &o, Bt, &ldb, &z, Mt, &m
+                    FCONE FCONE);
+  }
+  for (int t = 1; t < threads; t++) {
+    const double *E = extra + (size_t) (t - 1) * m * m;
+    for (int j = 0; j < m; j++)
+      for (int i = 0; i <= j; i++) M[i + (size_t) j * m] += E[i + (size_t) j * m];
+  }
 }
 
 /* out = A v (n) or A' v (d). */
@@ -202,8 +247,7 @@ static int factor_dual(ipm_t *P)
     double *b = P->B + (size_t) k * n;
     for (int i = 0; i < n; i++) b[i] = a[i] * ck;
   }
-  F77_CALL(dsyrk)("U", "N", &n, &d, &one, P->B, &n, &zero, P->M, &n
-                  FCONE FCONE);
+  gram("N", n, d, P->B, n, P->M, P->extra, mm_threads);
   if (P->mt == 1) {
     /* Sherman-Morrison: K^-1 = Dinv + e e' / schur with e = Dinv c */
     P->h[0] = tau;
@@ -263,8 +307,7 @@ static int factor(ipm_t *P)
     double *b = P->B + (size_t) k * n;
     for (int i = 0; i < n; i++) b[i] = P->tmpn[i] * a[i] * ck;
   }
-  F77_CALL(dsyrk)("U", "T", &d, &n, &one, P->B, &n, &zero, P->M, &d
-                  FCONE FCONE);
+  gram("T", d, n, P->B, n, P->M, P->extra, mm_threads);
   double tau = 0;
   for (int k = 0; k < d; k++) {
     double diag;
@@ -452,12 +495,13 @@ static double merit(ipm_t *P, double target)
  * residuals and mu. Returns an MM_ outcome. */
 static int mm_solve(int n, int d, const double *A, int kind, double p,
                     int maxit, double tol, int dual, double *w, double *lam,
-                    double *diag, double *work)
+                    double *diag, double *work, double *extra)
 {
   ipm_t P;
   memset(&P, 0, sizeof(P));
   P.n = n; P.d = d; P.A = A; P.kind = kind; P.maxit = maxit; P.tol = tol;
   P.dual = dual;
+  P.extra = extra;
   P.p = kind == MM_L2 ? 2 : p;
   P.q = P.p / (P.p - 1);
   P.uparam = P.p < 2;
@@ -709,6 +753,9 @@ static int mm_newton(int m, int d, const double *A, double p, int maxit,
   double *tmp = (double *) R_alloc(d, sizeof(double));
   double *w0 = (double *) R_alloc(d, sizeof(double));
   double *l0 = (double *) R_alloc(m, sizeof(double));
+  double *extra = mm_threads > 1 ?
+    (double *) R_alloc((size_t) (mm_threads - 1) * m * m, sizeof(double)) :
+    NULL;
   int inc = 1, info = 0, status = MM_MAXIT, it;
   double one = 1, zero = 0, rpn = 0, rdn = 0;
 
@@ -732,8 +779,7 @@ static int mm_newton(int m, int d, const double *A, double p, int maxit,
       double *b = B + (size_t) k * m;
       for (int i = 0; i < m; i++) b[i] = a[i] * ck;
     }
-    F77_CALL(dsyrk)("U", "N", &m, &d, &one, B, &m, &zero, J, &m
-                    FCONE FCONE);
+    gram("N", m, d, B, m, J, extra, mm_threads);
     F77_CALL(dpotrf)("U", &m, J, &m, &info FCONE);
     if (info != 0) {
       status = MM_LAPACK;
@@ -786,8 +832,9 @@ static int mm_newton(int m, int d, const double *A, double p, int maxit,
 /* ---- .Call wrapper --------------------------------------------------- */
 
 /* mf_max_margin(xs, kind, p, control): xs is the n x d matrix of rows
- * y_i x_i; control = (maxit, tol) or (maxit, tol, form) with form an
- * MM_FORM_ code (default MM_FORM_AUTO). Returns list(w, lambda, diag,
+ * y_i x_i; control = (maxit, tol), (maxit, tol, form) with form an
+ * MM_FORM_ code (default MM_FORM_AUTO) or (maxit, tol, form, threads),
+ * threads for gram() (default 1). Returns list(w, lambda, diag,
  * status) with lambda the multipliers of the solver's objective. */
 SEXP mf_max_margin(SEXP xs, SEXP kind, SEXP p, SEXP control)
 {
@@ -812,13 +859,16 @@ SEXP mf_max_margin(SEXP xs, SEXP kind, SEXP p, SEXP control)
   double pv = REAL(p)[0];
   if (k == MM_LP && !(pv > 1 && isfinite(pv)))
     error("'p' must be finite and greater than 1");
-  if (TYPEOF(control) != REALSXP ||
-      (XLENGTH(control) != 2 && XLENGTH(control) != 3))
-    error("'control' must be a double vector of length 2 or 3");
+  if (TYPEOF(control) != REALSXP || XLENGTH(control) < 2 ||
+      XLENGTH(control) > 4)
+    error("'control' must be a double vector of length 2 to 4");
   double maxit = REAL(control)[0], tol = REAL(control)[1];
   if (!(maxit >= 1 && maxit <= 1e5)) error("'maxit' must be 1 to 1e5");
   if (!(tol > 0 && tol < 1)) error("'tol' must be in (0, 1)");
-  double form = XLENGTH(control) == 3 ? REAL(control)[2] : MM_FORM_AUTO;
+  double form = XLENGTH(control) >= 3 ? REAL(control)[2] : MM_FORM_AUTO;
+  double thr = XLENGTH(control) == 4 ? REAL(control)[3] : 1;
+  if (!(thr >= 1 && thr <= 64 && thr == floor(thr)))
+    error("'threads' must be a whole number from 1 to 64");
   if (form != MM_FORM_AUTO && form != MM_FORM_PRIMAL && form != MM_FORM_DUAL)
     error("'form' must be 0 (auto), 1 (d x d) or 2 (n x n)");
   /* Limitation: for l-infinity the n x n form loses digits in the rank-one
@@ -833,11 +883,16 @@ SEXP mf_max_margin(SEXP xs, SEXP kind, SEXP p, SEXP control)
 
   double *work = (double *) R_alloc(mm_work_doubles(n, d, dual),
                                     sizeof(double));
+  mm_threads = (int) thr;
+  size_t side = dual ? (size_t) n : (size_t) d;
+  double *extra = mm_threads > 1 ?
+    (double *) R_alloc((size_t) (mm_threads - 1) * side * side,
+                       sizeof(double)) : NULL;
   SEXP w = PROTECT(allocVector(REALSXP, d)); np++;
   SEXP lam = PROTECT(allocVector(REALSXP, n)); np++;
   SEXP diag = PROTECT(allocVector(REALSXP, 4)); np++;
   int st = mm_solve(n, d, A, k, pv, (int) maxit, tol, dual, REAL(w),
-                    REAL(lam), REAL(diag), work);
+                    REAL(lam), REAL(diag), work, extra);
   if (st == MM_LAPACK)
     error("the Cholesky factorisation of the Newton system failed");
   SEXP out = PROTECT(allocVector(VECSXP, 4)); np++;
@@ -857,7 +912,8 @@ SEXP mf_max_margin(SEXP xs, SEXP kind, SEXP p, SEXP control)
 
 /* mf_max_margin_newton(xs, p, w, lambda, control): the active-set Newton
  * solve of mm_newton() on the m x d rows xs (all taken as equalities),
- * for lp with p > 1, from w (d) and lambda (m); control = (maxit, tol).
+ * for lp with p > 1, from w (d) and lambda (m); control = (maxit, tol) or
+ * (maxit, tol, threads).
  * Returns list(w, lambda, diag = (iterations, row residual, stationarity
  * residual), status), status an MM_ code; a matrix J that is not definite
  * is status 3, not an error, so that R can fall back to the interior
@@ -889,11 +945,16 @@ SEXP mf_max_margin_newton(SEXP xs, SEXP p, SEXP w, SEXP lambda,
     if (!isfinite(REAL(w)[k])) error("'w' must be finite");
   for (int i = 0; i < m; i++)
     if (!isfinite(REAL(lambda)[i])) error("'lambda' must be finite");
-  if (TYPEOF(control) != REALSXP || XLENGTH(control) != 2)
-    error("'control' must be a double vector of length 2");
+  if (TYPEOF(control) != REALSXP ||
+      (XLENGTH(control) != 2 && XLENGTH(control) != 3))
+    error("'control' must be a double vector of length 2 or 3");
   double maxit = REAL(control)[0], tol = REAL(control)[1];
   if (!(maxit >= 1 && maxit <= 1e5)) error("'maxit' must be 1 to 1e5");
   if (!(tol > 0 && tol < 1)) error("'tol' must be in (0, 1)");
+  double thr = XLENGTH(control) == 3 ? REAL(control)[2] : 1;
+  if (!(thr >= 1 && thr <= 64 && thr == floor(thr)))
+    error("'threads' must be a whole number from 1 to 64");
+  mm_threads = (int) thr;
 
   SEXP wo = PROTECT(duplicate(w)); np++;
   SEXP lo = PROTECT(duplicate(lambda)); np++;

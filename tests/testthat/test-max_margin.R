@@ -316,7 +316,9 @@ test_that("the n x n Newton form agrees with the d x d form", {
     expect_lt(max(abs(r1$w - r2$w)) / max(abs(r1$w)), 1e-8)
   }
   expect_error(.Call(mm, A, 1L, NA_real_, c(50, 1e-10, 7)), "'form'")
-  expect_error(.Call(mm, A, 1L, NA_real_, c(50, 1e-10, 1, 1)), "'control'")
+  expect_error(.Call(mm, A, 1L, NA_real_, c(50, 1e-10, 1, 1, 1)),
+               "'control'")
+  expect_error(.Call(mm, A, 1L, NA_real_, c(50, 1e-10, 1, 0.5)), "'threads'")
 })
 
 test_that("the Newton polish of lp reaches the interior point's optimum", {
@@ -399,4 +401,23 @@ test_that("the Newton entry point solves the equality KKT system", {
   expect_error(.Call(nt, A, 3, w, l, 50), "'control'")
   expect_error(.Call(nt, A, 3, w, l, c(0, 1e-10)), "'maxit'")
   expect_error(.Call(nt, A, 3, w, l, c(50, 0)), "'tol'")
+  expect_error(.Call(nt, A, 3, w, l, c(50, 1e-10, 0)), "'threads'")
+})
+
+test_that("threads for the Newton matrices leave the solution as it is", {
+  s <- working_set_data()
+  threads <- function(k, ...) {
+    op <- options(mirrorflow.threads = k)
+    on.exit(options(op))
+    max_margin(s$x, s$y, ...)
+  }
+  for (g in c("l1", "l2", "linf")) {
+    f1 <- max_margin(s$x, s$y, gauge = g)
+    f2 <- threads(2, gauge = g)
+    expect_lt(max(abs(f1$w - f2$w)) / max(abs(f1$w)), 1e-9)
+  }
+  f1 <- max_margin(s$x, s$y, gauge = "lp", p = 3)
+  f2 <- threads(2, gauge = "lp", p = 3)
+  expect_lt(direction_error(f1$w, f2$w, 3), 1e-8)
+  expect_error(threads(0), "threads")
 })
