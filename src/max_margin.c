@@ -129,8 +129,10 @@ static void gram(const char *trans, int m, int k, const double *B, int ldb,
   }
   for (int t = 1; t < threads; t++) {
     const double *E = extra + (size_t) (t - 1) * m * m;
-    for (int j = 0; j < m; j++)
-      for (int i = 0; i <= j; i++) M[i + (size_t) j * m] += E[i + (size_t) j * m];
+    for (int j = 0; j < m; j++) {
+      size_t c = (size_t) j * m;
+      for (int i = 0; i <= j; i++) M[i + c] += E[i + c];
+    }
   }
 }
 
