@@ -23,7 +23,8 @@ horizon_label <- function(p) {
 rows <- lapply(cases, function(cs) {
   tm <- system.time(fit <- do.call(max_margin, c(list(x, y), cs)))
   data.frame(gauge = horizon_label(fit$p), seconds = tm[["elapsed"]],
-             iterations = fit$iterations, rounds = fit$rounds,
+             iterations = fit$iterations, newton = fit$newton_steps,
+             rounds = fit$rounds,
              working_set = fit$working_set, converged = fit$converged,
              active = length(fit$active),
              primal_infeasibility = fit$primal_infeasibility,

@@ -17,6 +17,8 @@ SEXP mf_net_horizons(SEXP netspec, SEXP widths, SEXP maps, SEXP theta);
 SEXP mf_flow(SEXP xt, SEXP yb, SEXP yc, SEXP netspec, SEXP widths, SEXP maps,
              SEXP custom, SEXP theta0, SEXP control, SEXP progress);
 SEXP mf_max_margin(SEXP xs, SEXP kind, SEXP p, SEXP control);
+SEXP mf_max_margin_newton(SEXP xs, SEXP p, SEXP w, SEXP lambda,
+                          SEXP control);
 SEXP mf_margin_grads(SEXP xt, SEXP yb, SEXP yc, SEXP netspec, SEXP widths,
                      SEXP theta, SEXP rel_tol);
 SEXP mf_nnls(SEXP K, SEXP b);

@@ -19,6 +19,7 @@ static const R_CallMethodDef call_methods[] = {
   CALLDEF(mf_net_horizons, 4),
   CALLDEF(mf_flow, 10),
   CALLDEF(mf_max_margin, 4),
+  CALLDEF(mf_max_margin_newton, 5),
   CALLDEF(mf_margin_grads, 7),
   CALLDEF(mf_nnls, 2),
   CALLDEF(mf_sparsity, 3),

@@ -14,6 +14,9 @@
 #ifndef FCONE
 #define FCONE
 #endif
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include "entry_points.h"
 
 /* Gauge kinds; the integer codes are shared with R/max_margin.R. */
@@ -41,6 +44,7 @@ typedef struct {
   int dual;           /* Newton system in the n multipliers, not in w */
   double *kinv, *evec, *tmpn2, *tmpd2;  /* for the n x n form */
   double egam;        /* l-infinity: weight of the rank-one part of K^-1 */
+  double *extra;      /* for gram() with threads; may be NULL */
 } ipm_t;
 
 /* Newton matrix forms: the d x d form in w, or the n x n form in the
@@ -87,6 +91,49 @@ static void setup(ipm_t *P, double *work)
   P->tmpd2 = take(&pool, d); P->tmpn2 = take(&pool, n);
   P->B = take(&pool, (size_t) n * d);
   P->M = take(&pool, P->dual ? (size_t) n * n : (size_t) d * d);
+}
+
+/* Threads for the Gram matrices below, set by each entry point from its
+ * control vector before any solve. */
+static int mm_threads = 1;
+
+/* The upper triangle of M = B' B ("T": B is k x m) or M = B B' ("N": B is
+ * m x k), m x m with leading dimension m, from B with leading dimension
+ * ldb. With several threads the sum over k is cut into one slice each:
+ * slice 0 goes to M, the others to their own m x m blocks of `extra`
+ * ((threads - 1) m^2 doubles), added to M at the end. With reference BLAS
+ * this product is most of an iteration's time, and the slices share no
+ * memory that is written. */
+static void gram(const char *trans, int m, int k, const double *B, int ldb,
+                 double *M, double *extra, int threads)
+{
+  double one = 1, zero = 0;
+  if (threads > k / 64) threads = k / 64;
+  if (threads < 2 || extra == NULL) {
+    F77_CALL(dsyrk)("U", trans, &m, &k, &one, B, &ldb, &zero, M, &m
+                    FCONE FCONE);
+    return;
+  }
+  int tr = trans[0] == 'T';
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static)
+#endif
+  for (int t = 0; t < threads; t++) {
+    int k0 = (int) ((long long) k * t / threads);
+    int kt = (int) ((long long) k * (t + 1) / threads) - k0;
+    const double *Bt = tr ? B + k0 : B + (size_t) k0 * ldb;
+    double *Mt = t == 0 ? M : extra + (size_t) (t - 1) * m * m;
+    double o = 1, z = 0;
+    F77_CALL(dsyrk)("U", trans, &m, &kt, &o, Bt, &ldb, &z, Mt, &m
+                    FCONE FCONE);
+  }
+  for (int t = 1; t < threads; t++) {
+    const double *E = extra + (size_t) (t - 1) * m * m;
+    for (int j = 0; j < m; j++) {
+      size_t c = (size_t) j * m;
+      for (int i = 0; i <= j; i++) M[i + c] += E[i + c];
+    }
+  }
 }
 
 /* out = A v (n) or A' v (d). */
@@ -202,8 +249,7 @@ static int factor_dual(ipm_t *P)
     double *b = P->B + (size_t) k * n;
     for (int i = 0; i < n; i++) b[i] = a[i] * ck;
   }
-  F77_CALL(dsyrk)("U", "N", &n, &d, &one, P->B, &n, &zero, P->M, &n
-                  FCONE FCONE);
+  gram("N", n, d, P->B, n, P->M, P->extra, mm_threads);
   if (P->mt == 1) {
     /* Sherman-Morrison: K^-1 = Dinv + e e' / schur with e = Dinv c */
     P->h[0] = tau;
@@ -263,8 +309,7 @@ static int factor(ipm_t *P)
     double *b = P->B + (size_t) k * n;
     for (int i = 0; i < n; i++) b[i] = P->tmpn[i] * a[i] * ck;
   }
-  F77_CALL(dsyrk)("U", "T", &d, &n, &one, P->B, &n, &zero, P->M, &d
-                  FCONE FCONE);
+  gram("T", d, n, P->B, n, P->M, P->extra, mm_threads);
   double tau = 0;
   for (int k = 0; k < d; k++) {
     double diag;
@@ -452,12 +497,13 @@ static double merit(ipm_t *P, double target)
  * residuals and mu. Returns an MM_ outcome. */
 static int mm_solve(int n, int d, const double *A, int kind, double p,
                     int maxit, double tol, int dual, double *w, double *lam,
-                    double *diag, double *work)
+                    double *diag, double *work, double *extra)
 {
   ipm_t P;
   memset(&P, 0, sizeof(P));
   P.n = n; P.d = d; P.A = A; P.kind = kind; P.maxit = maxit; P.tol = tol;
   P.dual = dual;
+  P.extra = extra;
   P.p = kind == MM_L2 ? 2 : p;
   P.q = P.p / (P.p - 1);
   P.uparam = P.p < 2;
@@ -613,11 +659,184 @@ static int mm_solve(int n, int d, const double *A, int kind, double p,
   return status;
 }
 
+/* ---- Active-set Newton polish for lp --------------------------------- */
+
+/* Given a set S of m rows taken as equalities, Newton's method on the KKT
+ * system of min f(w) s.t. A_S w = 1, f = (1/p) sum |w_k|^p:
+ *   u(w) = A_S' lam,  A_S w = 1,  u(w) = sign(w) |w|^(p-1).
+ * Eliminating dw leaves the m x m matrix J = A_S C A_S' with C = dw/du,
+ * the same curvature the interior point uses: for p < 2 the iterate is lam
+ * alone (u = A_S' lam exactly, w = grad f*(u), C = (q-1)|u|^(q-2) bounded);
+ * for p > 2 it is (w, lam) with C = 1 / h(w), h floored as in
+ * smooth_update(). A backtracking search on the squared residual keeps
+ * the early steps from overshooting. Returns MM_OK when the residuals
+ * (rows: |A_S w - 1|; stationarity relative to 1 + |A_S' lam|) are below
+ * tol, MM_LAPACK when J is not definite (A_S without full row rank),
+ * MM_MAXIT or MM_STALLED otherwise. */
+typedef struct {
+  int m, d, uparam;
+  double p, q;
+  const double *A;        /* m x d */
+  double *w, *u, *lam, *c, *rd, *rp;
+} newton_t;
+
+static void nt_update(newton_t *N)
+{
+  int d = N->d;
+  if (N->uparam) {
+    int inc = 1;
+    double one = 1, zero = 0;
+    F77_CALL(dgemv)("T", &N->m, &d, &one, N->A, &N->m, N->lam, &inc, &zero,
+                    N->u, &inc FCONE);
+    for (int k = 0; k < d; k++) {
+      double a = fabs(N->u[k]);
+      N->w[k] = sgn(N->u[k]) * pow(a, N->q - 1);
+      N->c[k] = (N->q - 1) * pow(a, N->q - 2);
+    }
+    return;
+  }
+  double hmax = 0;
+  for (int k = 0; k < d; k++) {
+    double a = fabs(N->w[k]);
+    N->u[k] = sgn(N->w[k]) * pow(a, N->p - 1);
+    N->c[k] = (N->p - 1) * pow(a, N->p - 2);
+    if (N->c[k] > hmax) hmax = N->c[k];
+  }
+  double floor_h = 1e-14 * (hmax > 0 ? hmax : 1);
+  for (int k = 0; k < d; k++) N->c[k] = 1 / fmax(N->c[k], floor_h);
+}
+
+/* Residuals rp = A_S w - 1 and rd = u - A_S' lam (zero for p < 2); returns
+ * their squared norm, and the scaled infinity norms in *rpn, *rdn. */
+static double nt_residuals(newton_t *N, double *rpn, double *rdn)
+{
+  int m = N->m, d = N->d, inc = 1;
+  double one = 1, zero = 0, r = 0, lmax = 0;
+  F77_CALL(dgemv)("N", &m, &d, &one, N->A, &m, N->w, &inc, &zero, N->rp,
+                  &inc FCONE);
+  *rpn = 0;
+  for (int i = 0; i < m; i++) {
+    N->rp[i] -= 1;
+    r += N->rp[i] * N->rp[i];
+    *rpn = fmax(*rpn, fabs(N->rp[i]));
+  }
+  *rdn = 0;
+  if (N->uparam) {
+    memset(N->rd, 0, sizeof(double) * d);
+    return r;
+  }
+  F77_CALL(dgemv)("T", &m, &d, &one, N->A, &m, N->lam, &inc, &zero, N->rd,
+                  &inc FCONE);
+  for (int k = 0; k < d; k++) {
+    lmax = fmax(lmax, fabs(N->rd[k]));
+    N->rd[k] = N->u[k] - N->rd[k];
+    r += N->rd[k] * N->rd[k];
+    *rdn = fmax(*rdn, fabs(N->rd[k]));
+  }
+  *rdn /= 1 + lmax;
+  return r;
+}
+
+static int mm_newton(int m, int d, const double *A, double p, int maxit,
+                     double tol, double *w, double *lam, double *diag)
+{
+  newton_t N;
+  N.m = m; N.d = d; N.A = A; N.p = p; N.q = p / (p - 1);
+  N.uparam = p < 2;
+  N.w = w; N.lam = lam;
+  N.u = (double *) R_alloc(d, sizeof(double));
+  N.c = (double *) R_alloc(d, sizeof(double));
+  N.rd = (double *) R_alloc(d, sizeof(double));
+  N.rp = (double *) R_alloc(m, sizeof(double));
+  double *B = (double *) R_alloc((size_t) m * d, sizeof(double));
+  double *J = (double *) R_alloc((size_t) m * m, sizeof(double));
+  double *dlam = (double *) R_alloc(m, sizeof(double));
+  double *dw = (double *) R_alloc(d, sizeof(double));
+  double *tmp = (double *) R_alloc(d, sizeof(double));
+  double *w0 = (double *) R_alloc(d, sizeof(double));
+  double *l0 = (double *) R_alloc(m, sizeof(double));
+  double *extra = mm_threads > 1 ?
+    (double *) R_alloc((size_t) (mm_threads - 1) * m * m, sizeof(double)) :
+    NULL;
+  int inc = 1, info = 0, status = MM_MAXIT, it;
+  double one = 1, zero = 0, rpn = 0, rdn = 0;
+
+  nt_update(&N);
+  double r0 = nt_residuals(&N, &rpn, &rdn);
+  for (it = 0; it < maxit; it++) {
+    R_CheckUserInterrupt();
+    if (!isfinite(r0)) {
+      status = MM_NONFINITE;
+      break;
+    }
+    if (rpn <= tol && rdn <= tol) {
+      status = MM_OK;
+      break;
+    }
+
+    /* J = A_S C A_S' through B = A_S C^(1/2) */
+    for (int k = 0; k < d; k++) {
+      double ck = sqrt(N.c[k]);
+      const double *a = A + (size_t) k * m;
+      double *b = B + (size_t) k * m;
+      for (int i = 0; i < m; i++) b[i] = a[i] * ck;
+    }
+    gram("N", m, d, B, m, J, extra, mm_threads);
+    F77_CALL(dpotrf)("U", &m, J, &m, &info FCONE);
+    if (info != 0) {
+      status = MM_LAPACK;
+      break;
+    }
+    /* J dlam = A_S C rd - rp; dw = C (A_S' dlam - rd) */
+    for (int k = 0; k < d; k++) tmp[k] = N.c[k] * N.rd[k];
+    F77_CALL(dgemv)("N", &m, &d, &one, A, &m, tmp, &inc, &zero, dlam, &inc
+                    FCONE);
+    for (int i = 0; i < m; i++) dlam[i] -= N.rp[i];
+    F77_CALL(dpotrs)("U", &m, &inc, J, &m, dlam, &m, &info FCONE);
+    if (info != 0) {
+      status = MM_LAPACK;
+      break;
+    }
+    F77_CALL(dgemv)("T", &m, &d, &one, A, &m, dlam, &inc, &zero, dw, &inc
+                    FCONE);
+    for (int k = 0; k < d; k++) dw[k] = N.c[k] * (dw[k] - N.rd[k]);
+
+    memcpy(w0, w, sizeof(double) * d);
+    memcpy(l0, lam, sizeof(double) * m);
+    double a = 1, r1 = r0;
+    int ls;
+    for (ls = 0; ls < 40; ls++) {
+      for (int i = 0; i < m; i++) lam[i] = l0[i] + a * dlam[i];
+      if (!N.uparam)
+        for (int k = 0; k < d; k++) w[k] = w0[k] + a * dw[k];
+      nt_update(&N);
+      r1 = nt_residuals(&N, &rpn, &rdn);
+      if (r1 <= (1 - 1e-4 * a) * r0) break;
+      a *= 0.5;
+    }
+    if (ls == 40) {
+      /* no decrease left to resolve: rounding level, or a failed model */
+      memcpy(w, w0, sizeof(double) * d);
+      memcpy(lam, l0, sizeof(double) * m);
+      nt_update(&N);
+      r0 = nt_residuals(&N, &rpn, &rdn);
+      status = (rpn <= 1e3 * tol && rdn <= 1e3 * tol) ? MM_OK : MM_STALLED;
+      break;
+    }
+    r0 = r1;
+  }
+  diag[0] = it;
+  diag[1] = rpn;
+  diag[2] = rdn;
+  return status;
+}
+
 /* ---- .Call wrapper --------------------------------------------------- */
 
 /* mf_max_margin(xs, kind, p, control): xs is the n x d matrix of rows
- * y_i x_i; control = (maxit, tol) or (maxit, tol, form) with form an
- * MM_FORM_ code (default MM_FORM_AUTO). Returns list(w, lambda, diag,
+ * y_i x_i; control = (maxit, tol), (maxit, tol, form) with form an
+ * MM_FORM_ code (default MM_FORM_AUTO) or (maxit, tol, form, threads),
+ * threads for gram() (default 1). Returns list(w, lambda, diag,
  * status) with lambda the multipliers of the solver's objective. */
 SEXP mf_max_margin(SEXP xs, SEXP kind, SEXP p, SEXP control)
 {
@@ -642,13 +861,16 @@ SEXP mf_max_margin(SEXP xs, SEXP kind, SEXP p, SEXP control)
   double pv = REAL(p)[0];
   if (k == MM_LP && !(pv > 1 && isfinite(pv)))
     error("'p' must be finite and greater than 1");
-  if (TYPEOF(control) != REALSXP ||
-      (XLENGTH(control) != 2 && XLENGTH(control) != 3))
-    error("'control' must be a double vector of length 2 or 3");
+  if (TYPEOF(control) != REALSXP || XLENGTH(control) < 2 ||
+      XLENGTH(control) > 4)
+    error("'control' must be a double vector of length 2 to 4");
   double maxit = REAL(control)[0], tol = REAL(control)[1];
   if (!(maxit >= 1 && maxit <= 1e5)) error("'maxit' must be 1 to 1e5");
   if (!(tol > 0 && tol < 1)) error("'tol' must be in (0, 1)");
-  double form = XLENGTH(control) == 3 ? REAL(control)[2] : MM_FORM_AUTO;
+  double form = XLENGTH(control) >= 3 ? REAL(control)[2] : MM_FORM_AUTO;
+  double thr = XLENGTH(control) == 4 ? REAL(control)[3] : 1;
+  if (!(thr >= 1 && thr <= 64 && thr == floor(thr)))
+    error("'threads' must be a whole number from 1 to 64");
   if (form != MM_FORM_AUTO && form != MM_FORM_PRIMAL && form != MM_FORM_DUAL)
     error("'form' must be 0 (auto), 1 (d x d) or 2 (n x n)");
   /* Limitation: for l-infinity the n x n form loses digits in the rank-one
@@ -663,16 +885,87 @@ SEXP mf_max_margin(SEXP xs, SEXP kind, SEXP p, SEXP control)
 
   double *work = (double *) R_alloc(mm_work_doubles(n, d, dual),
                                     sizeof(double));
+  mm_threads = (int) thr;
+  size_t side = dual ? (size_t) n : (size_t) d;
+  double *extra = mm_threads > 1 ?
+    (double *) R_alloc((size_t) (mm_threads - 1) * side * side,
+                       sizeof(double)) : NULL;
   SEXP w = PROTECT(allocVector(REALSXP, d)); np++;
   SEXP lam = PROTECT(allocVector(REALSXP, n)); np++;
   SEXP diag = PROTECT(allocVector(REALSXP, 4)); np++;
   int st = mm_solve(n, d, A, k, pv, (int) maxit, tol, dual, REAL(w),
-                    REAL(lam), REAL(diag), work);
+                    REAL(lam), REAL(diag), work, extra);
   if (st == MM_LAPACK)
     error("the Cholesky factorisation of the Newton system failed");
   SEXP out = PROTECT(allocVector(VECSXP, 4)); np++;
   SET_VECTOR_ELT(out, 0, w);
   SET_VECTOR_ELT(out, 1, lam);
+  SET_VECTOR_ELT(out, 2, diag);
+  SET_VECTOR_ELT(out, 3, ScalarInteger(st));
+  SEXP nm = PROTECT(allocVector(STRSXP, 4)); np++;
+  SET_STRING_ELT(nm, 0, mkChar("w"));
+  SET_STRING_ELT(nm, 1, mkChar("lambda"));
+  SET_STRING_ELT(nm, 2, mkChar("diag"));
+  SET_STRING_ELT(nm, 3, mkChar("status"));
+  setAttrib(out, R_NamesSymbol, nm);
+  UNPROTECT(np);
+  return out;
+}
+
+/* mf_max_margin_newton(xs, p, w, lambda, control): the active-set Newton
+ * solve of mm_newton() on the m x d rows xs (all taken as equalities),
+ * for lp with p > 1, from w (d) and lambda (m); control = (maxit, tol) or
+ * (maxit, tol, threads).
+ * Returns list(w, lambda, diag = (iterations, row residual, stationarity
+ * residual), status), status an MM_ code; a matrix J that is not definite
+ * is status 3, not an error, so that R can fall back to the interior
+ * point. */
+SEXP mf_max_margin_newton(SEXP xs, SEXP p, SEXP w, SEXP lambda,
+                          SEXP control)
+{
+  int np = 0;
+  if (TYPEOF(xs) != REALSXP || !isMatrix(xs))
+    error("'xs' must be a double matrix");
+  SEXP dim = getAttrib(xs, R_DimSymbol);
+  int m = INTEGER(dim)[0], d = INTEGER(dim)[1];
+  if (m < 1 || d < 1) error("'xs' must have at least one row and column");
+  if ((double) m * d > 2e8 || (double) m * m > 2e8)
+    error("'xs' is too large for the dense Newton solver");
+  const double *A = REAL(xs);
+  for (R_xlen_t i = 0; i < XLENGTH(xs); i++)
+    if (!isfinite(A[i])) error("'xs' must be finite");
+  if (TYPEOF(p) != REALSXP || XLENGTH(p) != 1)
+    error("'p' must be a single double");
+  double pv = REAL(p)[0];
+  if (!(pv > 1 && isfinite(pv) && pv != 2))
+    error("'p' must be finite, greater than 1 and not 2");
+  if (TYPEOF(w) != REALSXP || XLENGTH(w) != d)
+    error("'w' must be a double vector with one entry per column of 'xs'");
+  if (TYPEOF(lambda) != REALSXP || XLENGTH(lambda) != m)
+    error("'lambda' must be a double vector with one entry per row of 'xs'");
+  for (int k = 0; k < d; k++)
+    if (!isfinite(REAL(w)[k])) error("'w' must be finite");
+  for (int i = 0; i < m; i++)
+    if (!isfinite(REAL(lambda)[i])) error("'lambda' must be finite");
+  if (TYPEOF(control) != REALSXP ||
+      (XLENGTH(control) != 2 && XLENGTH(control) != 3))
+    error("'control' must be a double vector of length 2 or 3");
+  double maxit = REAL(control)[0], tol = REAL(control)[1];
+  if (!(maxit >= 1 && maxit <= 1e5)) error("'maxit' must be 1 to 1e5");
+  if (!(tol > 0 && tol < 1)) error("'tol' must be in (0, 1)");
+  double thr = XLENGTH(control) == 3 ? REAL(control)[2] : 1;
+  if (!(thr >= 1 && thr <= 64 && thr == floor(thr)))
+    error("'threads' must be a whole number from 1 to 64");
+  mm_threads = (int) thr;
+
+  SEXP wo = PROTECT(duplicate(w)); np++;
+  SEXP lo = PROTECT(duplicate(lambda)); np++;
+  SEXP diag = PROTECT(allocVector(REALSXP, 3)); np++;
+  int st = mm_newton(m, d, A, pv, (int) maxit, tol, REAL(wo), REAL(lo),
+                     REAL(diag));
+  SEXP out = PROTECT(allocVector(VECSXP, 4)); np++;
+  SET_VECTOR_ELT(out, 0, wo);
+  SET_VECTOR_ELT(out, 1, lo);
   SET_VECTOR_ELT(out, 2, diag);
   SET_VECTOR_ELT(out, 3, ScalarInteger(st));
   SEXP nm = PROTECT(allocVector(STRSXP, 4)); np++;

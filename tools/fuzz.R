@@ -97,7 +97,10 @@ targets <- list(
                                     list(0.1))),
   C_mf_nnls = list(call = "C_mf_nnls", args = list(diag(2), c(1, 2))),
   C_mf_max_margin = list(call = "C_mf_max_margin",
-                         args = list(x * y, 0L, NA_real_, c(50, 1e-8))))
+                         args = list(x * y, 0L, NA_real_, c(50, 1e-8))),
+  C_mf_max_margin_newton = list(call = "C_mf_max_margin_newton",
+                                args = list((x * y)[1:2, ], 3, c(1, 1, 1),
+                                            c(0.5, 0.5), c(50, 1e-10))))
 
 bad_pool <- list(NULL, NA, NA_real_, NA_integer_, NaN, Inf, -Inf, "a",
                  c("a", "b"), list(), list(1), list(NULL), environment(),
