@@ -730,6 +730,12 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
         if (rc) return rc;
       }
     }
+    /* Limitation: on data the network cannot separate, the flow settles at
+     * a finite minimiser while tau grows geometrically; after a few hundred
+     * accepted steps (log time near 600 on 80 XOR points) each adaptive
+     * step costs tens of thousands of evaluations, so such a run ends only
+     * at its time limit. A stop on a vanishing relative change of the state
+     * over accepted steps, with a reason of its own, would end it. */
     if (!(h > 1e-300) || (ctl->integrator != MF_INT_MD &&
                           h < 1e-15 * fmax(1, res->tau))) {
       res->stop = MF_STOP_STALLED;

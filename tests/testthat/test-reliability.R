@@ -96,7 +96,7 @@ test_that("data a linear model cannot separate: one warning, no max margin", {
   xor <- simulate_xor(80, 2, sd = 0.2, seed = 5)
   warnings <- character(0)
   fit <- withCallingHandlers(
-    mirror_flow(xor, control = flow_control(max_steps = 3000)),
+    mirror_flow(xor, control = flow_control(max_steps = 300)),
     warning = function(w) {
       warnings <<- c(warnings, conditionMessage(w))
       invokeRestart("muffleWarning")
@@ -108,6 +108,6 @@ test_that("data a linear model cannot separate: one warning, no max margin", {
   expect_true(all(is.finite(as.matrix(tr[names(tr) != "balance_drift"]))))
   expect_lt(tail(tr$q_min, 1), 0)
   expect_error(margin(fit), "max-margin statements do not apply")
-  expect_error(max_margin(xor$x, xor$y, "l2"), "not separable")
+  expect_error(max_margin(xor$x, xor$y, "l2"), "not linearly separable")
   expect_error(compare_directions(fit, fit), "does not separate")
 })
