@@ -226,8 +226,9 @@ warn_about_run <- function(fit) {
                     format(fit$steps), fit$log_loss,
                     fit$control$target_log_loss), call. = FALSE)
   if (reason == "stalled")
-    warning(sprintf(paste("the integrator stalled after %s steps: its step",
-                          "fell below what double precision resolves"),
+    warning(sprintf(paste("the integrator stalled after %s steps: its step,",
+                          "or the normalised time, went beyond what double",
+                          "precision resolves"),
                     format(fit$steps)), call. = FALSE)
   if (reason == "nonfinite")
     warning(sprintf(paste("the run stopped after %s steps because the next",

@@ -730,14 +730,15 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
         if (rc) return rc;
       }
     }
-    /* Limitation: on data the network cannot separate, the flow settles at
-     * a finite minimiser while tau grows geometrically; after a few hundred
-     * accepted steps (log time near 600 on 80 XOR points) each adaptive
-     * step costs tens of thousands of evaluations, so such a run ends only
-     * at its time limit. A stop on a vanishing relative change of the state
-     * over accepted steps, with a reason of its own, would end it. */
-    if (!(h > 1e-300) || (ctl->integrator != MF_INT_MD &&
-                          h < 1e-15 * fmax(1, res->tau))) {
+    /* On data the network cannot separate, the flow settles at a finite
+     * minimiser while tau grows geometrically; near the top of the double
+     * range (after about 600 accepted steps on 80 XOR points) steps would
+     * overflow and be rejected by the million, so the run stops there as
+     * stalled. Limitation: a stop on a vanishing relative change of the
+     * state, with a reason of its own, would end such runs earlier and say
+     * why. */
+    if (!(h > 1e-300) || !(res->tau < 1e300) ||
+        (ctl->integrator != MF_INT_MD && h < 1e-15 * fmax(1, res->tau))) {
       res->stop = MF_STOP_STALLED;
       break;
     }

@@ -8,7 +8,7 @@ set -euo pipefail
 
 pkgs="r-cran-cli r-cran-testthat r-cran-quadprog r-cran-knitr r-cran-rmarkdown
       r-cran-processx r-cran-lpsolve r-cran-generics r-cran-future
-      r-cran-future.apply r-cran-progressr r-cran-ggplot2
+      r-cran-future.apply r-cran-progressr r-cran-ggplot2 r-cran-callr
       pandoc qpdf tidy python3-torch dataset-fashion-mnist"
 missing=""
 for p in $pkgs; do

@@ -111,3 +111,22 @@ test_that("data a linear model cannot separate: one warning, no max margin", {
   expect_error(max_margin(xor$x, xor$y, "l2"), "not linearly separable")
   expect_error(compare_directions(fit, fit), "does not separate")
 })
+
+test_that("a run on data it cannot separate ends by itself, and fast", {
+  xor <- simulate_xor(80, 2, sd = 0.2, seed = 5)
+  for (integ in c("adaptive", "loss_scaled")) {
+    t <- system.time(fit <- suppressWarnings(
+      mirror_flow(xor, integrator = integ)))[["elapsed"]]
+    expect_equal(fit$stop_reason, "stalled")
+    expect_lt(fit$grad_evals, 1e5)
+    tr <- trajectory(fit)
+    expect_true(all(is.finite(as.matrix(tr[names(tr) != "balance_drift"]))))
+    expect_true(is.finite(fit$tau))
+  }
+  msgs <- character(0)
+  withCallingHandlers(mirror_flow(xor), warning = function(w) {
+    msgs <<- c(msgs, conditionMessage(w))
+    invokeRestart("muffleWarning")
+  })
+  expect_true(any(grepl("stalled after", msgs)))
+})
