@@ -139,10 +139,18 @@ check_hidden <- function(net, what) {
                        "has none"), what), call. = FALSE)
 }
 
-# The input matrix of a fit for x = NULL, a matrix or a data object.
+# The input matrix of a fit: its training inputs for NULL, the inputs of a
+# mirrorflow_data object, a data frame through the terms of a formula fit,
+# or a numeric matrix; checked against the training columns.
 input_matrix <- function(fit, x, arg = "x") {
   if (is.null(x)) return(fit$x)
-  if (inherits(x, "mirrorflow_data")) x <- x$x
+  if (inherits(x, "mirrorflow_data")) {
+    x <- x$x
+  } else if (!is.null(fit$terms) && is.data.frame(x)) {
+    mf <- stats::model.frame(fit$terms, x, na.action = stats::na.fail)
+    x <- stats::model.matrix(fit$terms, mf)
+    attr(x, "assign") <- NULL
+  }
   x <- check_data_matrix(x, arg)
   if (ncol(x) != fit$net$widths[1])
     stop(sprintf("'%s' must have %d columns, like the training data, not %d",

@@ -127,20 +127,7 @@ print.summary.mirror_flow <- function(x, ...) {
 predict.mirror_flow <- function(object, newdata = NULL,
                                 type = c("score", "class"), ...) {
   type <- match_choice(type, c("score", "class"), "type")
-  if (inherits(newdata, "mirrorflow_data")) newdata <- newdata$x
-  x <- if (is.null(newdata)) object$x else {
-    if (!is.null(object$terms) && is.data.frame(newdata)) {
-      mf <- stats::model.frame(object$terms, newdata,
-                               na.action = stats::na.fail)
-      xm <- stats::model.matrix(object$terms, mf)
-      attr(xm, "assign") <- NULL
-      xm
-    } else newdata
-  }
-  x <- check_data_matrix(x, "newdata")
-  if (ncol(x) != object$net$widths[1])
-    stop(sprintf("'newdata' must have %d columns, not %d",
-                 object$net$widths[1], ncol(x)), call. = FALSE)
+  x <- input_matrix(object, newdata, "newdata")
   theta <- unlist(lapply(object$weights, as.double), use.names = FALSE)
   s <- .Call(C_mf_net_predict, t(x), net_spec(object$net, object$loss),
              object$net$widths, theta)

@@ -206,7 +206,7 @@ sweep_runs <- function(grid, d, net) {
       }
     }, error = function(e)
       stop(sprintf("%s: %s", where, conditionMessage(e)), call. = FALSE))
-    if (!is.null(net) && ncol_mismatch(rnet, d))
+    if (rnet$widths[1] != d)
       stop(sprintf("'net' must take %d inputs, like the data", d),
            call. = FALSE)
     integrator <- get("integrator", i, "adaptive")
@@ -227,8 +227,6 @@ sweep_runs <- function(grid, d, net) {
          init_scale = scale)
   })
 }
-
-ncol_mismatch <- function(net, d) net$widths[1] != d
 
 # One run, errors caught into its row.
 sweep_one <- function(run, data, test, control, sparsity, keep_fits) {

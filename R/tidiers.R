@@ -143,15 +143,11 @@ labelled_inputs <- function(fit, newdata) {
   y <- NULL
   if (inherits(newdata, "mirrorflow_data")) {
     y <- newdata$y
-    xm <- newdata$x
   } else if (!is.null(fit$terms) && is.data.frame(newdata)) {
-    mf <- stats::model.frame(fit$terms, newdata, na.action = stats::na.fail)
-    xm <- stats::model.matrix(fit$terms, mf)
-    attr(xm, "assign") <- NULL
     resp <- all.vars(fit$call$x)[1]
     if (!is.na(resp) && resp %in% names(newdata)) y <- newdata[[resp]]
-  } else xm <- newdata
-  xm <- input_matrix(fit, xm, "newdata")
+  }
+  xm <- input_matrix(fit, newdata, "newdata")
   if (!is.null(y) && length(y) != nrow(xm))
     stop(sprintf("'newdata' has %d labels for %d rows", length(y),
                  nrow(xm)), call. = FALSE)

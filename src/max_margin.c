@@ -831,7 +831,63 @@ static int mm_newton(int m, int d, const double *A, double p, int maxit,
   return status;
 }
 
-/* ---- .Call wrapper --------------------------------------------------- */
+/* ---- .Call wrappers -------------------------------------------------- */
+
+/* Argument checks and the result list shared by the two wrappers. */
+
+static const double *rows_arg(SEXP xs, int *n, int *d)
+{
+  if (TYPEOF(xs) != REALSXP || !isMatrix(xs))
+    error("'xs' must be a double matrix");
+  SEXP dim = getAttrib(xs, R_DimSymbol);
+  *n = INTEGER(dim)[0];
+  *d = INTEGER(dim)[1];
+  if (*n < 1 || *d < 1) error("'xs' must have at least one row and column");
+  return REAL(xs);
+}
+
+static void finite_arg(const double *x, R_xlen_t len, const char *name)
+{
+  for (R_xlen_t i = 0; i < len; i++)
+    if (!isfinite(x[i])) error("'%s' must be finite", name);
+}
+
+/* control = (maxit, tol, ...) of length 2 to maxlen. */
+static void iteration_control(SEXP control, int maxlen, double *maxit,
+                              double *tol)
+{
+  if (TYPEOF(control) != REALSXP || XLENGTH(control) < 2 ||
+      XLENGTH(control) > maxlen)
+    error("'control' must be a double vector of length 2 to %d", maxlen);
+  *maxit = REAL(control)[0];
+  *tol = REAL(control)[1];
+  if (!(*maxit >= 1 && *maxit <= 1e5)) error("'maxit' must be 1 to 1e5");
+  if (!(*tol > 0 && *tol < 1)) error("'tol' must be in (0, 1)");
+}
+
+static int thread_count(double thr)
+{
+  if (!(thr >= 1 && thr <= 64 && thr == floor(thr)))
+    error("'threads' must be a whole number from 1 to 64");
+  return (int) thr;
+}
+
+/* list(w, lambda, diag, status); the three vectors are protected by the
+ * caller. */
+static SEXP solver_result(SEXP w, SEXP lam, SEXP diag, int status)
+{
+  SEXP out = PROTECT(allocVector(VECSXP, 4));
+  SET_VECTOR_ELT(out, 0, w);
+  SET_VECTOR_ELT(out, 1, lam);
+  SET_VECTOR_ELT(out, 2, diag);
+  SET_VECTOR_ELT(out, 3, ScalarInteger(status));
+  SEXP nm = PROTECT(allocVector(STRSXP, 4));
+  const char *names[] = {"w", "lambda", "diag", "status"};
+  for (int i = 0; i < 4; i++) SET_STRING_ELT(nm, i, mkChar(names[i]));
+  setAttrib(out, R_NamesSymbol, nm);
+  UNPROTECT(2);
+  return out;
+}
 
 /* mf_max_margin(xs, kind, p, control): xs is the n x d matrix of rows
  * y_i x_i; control = (maxit, tol), (maxit, tol, form) with form an
@@ -840,17 +896,11 @@ static int mm_newton(int m, int d, const double *A, double p, int maxit,
  * status) with lambda the multipliers of the solver's objective. */
 SEXP mf_max_margin(SEXP xs, SEXP kind, SEXP p, SEXP control)
 {
-  int np = 0;
-  if (TYPEOF(xs) != REALSXP || !isMatrix(xs))
-    error("'xs' must be a double matrix");
-  SEXP dim = getAttrib(xs, R_DimSymbol);
-  int n = INTEGER(dim)[0], d = INTEGER(dim)[1];
-  if (n < 1 || d < 1) error("'xs' must have at least one row and column");
+  int np = 0, n, d;
+  const double *A = rows_arg(xs, &n, &d);
   if ((double) n * d > 2e8 || (double) d * d > 2e8)
     error("'xs' is too large for the dense interior-point solver");
-  const double *A = REAL(xs);
-  for (R_xlen_t i = 0; i < XLENGTH(xs); i++)
-    if (!isfinite(A[i])) error("'xs' must be finite");
+  finite_arg(A, XLENGTH(xs), "xs");
   if (TYPEOF(kind) != INTSXP || XLENGTH(kind) != 1)
     error("'kind' must be a single integer");
   int k = INTEGER(kind)[0];
@@ -861,16 +911,10 @@ SEXP mf_max_margin(SEXP xs, SEXP kind, SEXP p, SEXP control)
   double pv = REAL(p)[0];
   if (k == MM_LP && !(pv > 1 && isfinite(pv)))
     error("'p' must be finite and greater than 1");
-  if (TYPEOF(control) != REALSXP || XLENGTH(control) < 2 ||
-      XLENGTH(control) > 4)
-    error("'control' must be a double vector of length 2 to 4");
-  double maxit = REAL(control)[0], tol = REAL(control)[1];
-  if (!(maxit >= 1 && maxit <= 1e5)) error("'maxit' must be 1 to 1e5");
-  if (!(tol > 0 && tol < 1)) error("'tol' must be in (0, 1)");
+  double maxit, tol;
+  iteration_control(control, 4, &maxit, &tol);
   double form = XLENGTH(control) >= 3 ? REAL(control)[2] : MM_FORM_AUTO;
-  double thr = XLENGTH(control) == 4 ? REAL(control)[3] : 1;
-  if (!(thr >= 1 && thr <= 64 && thr == floor(thr)))
-    error("'threads' must be a whole number from 1 to 64");
+  int thr = thread_count(XLENGTH(control) == 4 ? REAL(control)[3] : 1);
   if (form != MM_FORM_AUTO && form != MM_FORM_PRIMAL && form != MM_FORM_DUAL)
     error("'form' must be 0 (auto), 1 (d x d) or 2 (n x n)");
   /* Limitation: for l-infinity the n x n form loses digits in the rank-one
@@ -885,7 +929,7 @@ SEXP mf_max_margin(SEXP xs, SEXP kind, SEXP p, SEXP control)
 
   double *work = (double *) R_alloc(mm_work_doubles(n, d, dual),
                                     sizeof(double));
-  mm_threads = (int) thr;
+  mm_threads = thr;
   size_t side = dual ? (size_t) n : (size_t) d;
   double *extra = mm_threads > 1 ?
     (double *) R_alloc((size_t) (mm_threads - 1) * side * side,
@@ -897,43 +941,19 @@ SEXP mf_max_margin(SEXP xs, SEXP kind, SEXP p, SEXP control)
                     REAL(lam), REAL(diag), work, extra);
   if (st == MM_LAPACK)
     error("the Cholesky factorisation of the Newton system failed");
-  SEXP out = PROTECT(allocVector(VECSXP, 4)); np++;
-  SET_VECTOR_ELT(out, 0, w);
-  SET_VECTOR_ELT(out, 1, lam);
-  SET_VECTOR_ELT(out, 2, diag);
-  SET_VECTOR_ELT(out, 3, ScalarInteger(st));
-  SEXP nm = PROTECT(allocVector(STRSXP, 4)); np++;
-  SET_STRING_ELT(nm, 0, mkChar("w"));
-  SET_STRING_ELT(nm, 1, mkChar("lambda"));
-  SET_STRING_ELT(nm, 2, mkChar("diag"));
-  SET_STRING_ELT(nm, 3, mkChar("status"));
-  setAttrib(out, R_NamesSymbol, nm);
+  SEXP out = solver_result(w, lam, diag, st);
   UNPROTECT(np);
   return out;
 }
 
-/* mf_max_margin_newton(xs, p, w, lambda, control): the active-set Newton
- * solve of mm_newton() on the m x d rows xs (all taken as equalities),
- * for lp with p > 1, from w (d) and lambda (m); control = (maxit, tol) or
- * (maxit, tol, threads).
- * Returns list(w, lambda, diag = (iterations, row residual, stationarity
- * residual), status), status an MM_ code; a matrix J that is not definite
- * is status 3, not an error, so that R can fall back to the interior
- * point. */
 SEXP mf_max_margin_newton(SEXP xs, SEXP p, SEXP w, SEXP lambda,
                           SEXP control)
 {
-  int np = 0;
-  if (TYPEOF(xs) != REALSXP || !isMatrix(xs))
-    error("'xs' must be a double matrix");
-  SEXP dim = getAttrib(xs, R_DimSymbol);
-  int m = INTEGER(dim)[0], d = INTEGER(dim)[1];
-  if (m < 1 || d < 1) error("'xs' must have at least one row and column");
+  int np = 0, m, d;
+  const double *A = rows_arg(xs, &m, &d);
   if ((double) m * d > 2e8 || (double) m * m > 2e8)
     error("'xs' is too large for the dense Newton solver");
-  const double *A = REAL(xs);
-  for (R_xlen_t i = 0; i < XLENGTH(xs); i++)
-    if (!isfinite(A[i])) error("'xs' must be finite");
+  finite_arg(A, XLENGTH(xs), "xs");
   if (TYPEOF(p) != REALSXP || XLENGTH(p) != 1)
     error("'p' must be a single double");
   double pv = REAL(p)[0];
@@ -943,37 +963,18 @@ SEXP mf_max_margin_newton(SEXP xs, SEXP p, SEXP w, SEXP lambda,
     error("'w' must be a double vector with one entry per column of 'xs'");
   if (TYPEOF(lambda) != REALSXP || XLENGTH(lambda) != m)
     error("'lambda' must be a double vector with one entry per row of 'xs'");
-  for (int k = 0; k < d; k++)
-    if (!isfinite(REAL(w)[k])) error("'w' must be finite");
-  for (int i = 0; i < m; i++)
-    if (!isfinite(REAL(lambda)[i])) error("'lambda' must be finite");
-  if (TYPEOF(control) != REALSXP ||
-      (XLENGTH(control) != 2 && XLENGTH(control) != 3))
-    error("'control' must be a double vector of length 2 or 3");
-  double maxit = REAL(control)[0], tol = REAL(control)[1];
-  if (!(maxit >= 1 && maxit <= 1e5)) error("'maxit' must be 1 to 1e5");
-  if (!(tol > 0 && tol < 1)) error("'tol' must be in (0, 1)");
-  double thr = XLENGTH(control) == 3 ? REAL(control)[2] : 1;
-  if (!(thr >= 1 && thr <= 64 && thr == floor(thr)))
-    error("'threads' must be a whole number from 1 to 64");
-  mm_threads = (int) thr;
+  finite_arg(REAL(w), d, "w");
+  finite_arg(REAL(lambda), m, "lambda");
+  double maxit, tol;
+  iteration_control(control, 3, &maxit, &tol);
+  mm_threads = thread_count(XLENGTH(control) == 3 ? REAL(control)[2] : 1);
 
   SEXP wo = PROTECT(duplicate(w)); np++;
   SEXP lo = PROTECT(duplicate(lambda)); np++;
   SEXP diag = PROTECT(allocVector(REALSXP, 3)); np++;
   int st = mm_newton(m, d, A, pv, (int) maxit, tol, REAL(wo), REAL(lo),
                      REAL(diag));
-  SEXP out = PROTECT(allocVector(VECSXP, 4)); np++;
-  SET_VECTOR_ELT(out, 0, wo);
-  SET_VECTOR_ELT(out, 1, lo);
-  SET_VECTOR_ELT(out, 2, diag);
-  SET_VECTOR_ELT(out, 3, ScalarInteger(st));
-  SEXP nm = PROTECT(allocVector(STRSXP, 4)); np++;
-  SET_STRING_ELT(nm, 0, mkChar("w"));
-  SET_STRING_ELT(nm, 1, mkChar("lambda"));
-  SET_STRING_ELT(nm, 2, mkChar("diag"));
-  SET_STRING_ELT(nm, 3, mkChar("status"));
-  setAttrib(out, R_NamesSymbol, nm);
+  SEXP out = solver_result(wo, lo, diag, st);
   UNPROTECT(np);
   return out;
 }
