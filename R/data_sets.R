@@ -328,6 +328,10 @@ simulate_relu_teacher <- function(n, d, k, gap = 0, noise = 0,
     stop(sprintf(paste("'k' must be at least 2, so that output weights of",
                        "both signs (and both classes) occur; got %s"),
                  format(k)), call. = FALSE)
+  if (k * max(n, d) > 1e9)
+    stop(sprintf(paste("'k' is too large: k times the larger of n and d is",
+                       "%g, more than the 1e9 values a teacher may hold"),
+                 k * max(n, d)), call. = FALSE)
   seed <- resolve_seed(seed)
   with_seed(seed, {
     W1 <- matrix(stats::rnorm(k * d), k, d)

@@ -423,4 +423,5 @@ test_that("generators refuse sizes that cannot fit in memory", {
   expect_error(simulate_sparse_linear(2^31 - 1, 1000, 2),
                "'n' times 'd' must be at most 1e9")
   expect_error(simulate_xor(100, 2^31 - 1), "'n' times 'd' must be at most")
+  expect_error(simulate_relu_teacher(100, 3, 2^31 - 1), "'k' is too large")
 })
