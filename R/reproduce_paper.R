@@ -1,0 +1,332 @@
+# The main job: every experiment of the vignettes at a chosen scale, its
+# figures written as PNG and its tables as CSV, with an index linking
+# them. An experiment is a function `experiment_<name>(scale, ..., cache)`
+# returning a "mirrorflow_experiment" (see new_experiment()); the
+# registry below lists them in the order of the vignettes.
+
+#' Reproduce the paper's findings
+#'
+#' Runs every experiment of the package's vignettes at the chosen scale and
+#' writes each figure as a PNG file and each table as a CSV file under
+#' `out`, one directory per experiment, with an `index.html` and a
+#' `README.md` that link them with a one-line caption each. The
+#' experiments are
+#' * [experiment_trajectories()]: one flow per map family on a sparse
+#'   linear teacher, its loss, Q-margin and horizon norm against log time
+#'   (vignette "Getting started");
+#' * [experiment_horizons()]: maps with one horizon reach one max-margin
+#'   direction, maps with other horizons other ones (vignette "One
+#'   horizon, many maps");
+#' * [experiment_rates()]: Q-margin gaps, horizon norms and fitted rates
+#'   against log time (vignette "How slow is slow");
+#' * [experiment_sparsity()]: activation sparsity of ReLU networks across
+#'   maps and seeds (vignette "Sparse and dense features");
+#' * [experiment_performance()]: runs to very small losses and the
+#'   integrators compared (vignette "Performance and numerics").
+#'
+#' `scale = "quick"` uses the settings of the vignettes and takes a few
+#' minutes; `scale = "full"` uses larger data, more seeds and longer runs
+#' (a few hours on two cores). Each experiment keeps its finished runs
+#' under `out/<experiment>/cache-<scale>/`, so a run that was interrupted
+#' resumes where it stopped when called again with the same `out` and
+#' `scale`; an experiment that finished is not run again unless
+#' `resume = FALSE`.
+#'
+#' @param out Directory to write into; created if missing.
+#' @param scale `"quick"` or `"full"`.
+#' @param experiments Names of the experiments to run (a subset of
+#'   `names(paper_experiments())`); all by default.
+#' @param resume If `TRUE` (the default), experiments already finished at
+#'   this scale under `out` are read back instead of run, and cached runs
+#'   of unfinished ones are reused. If `FALSE`, everything is run again.
+#' @param quiet If `TRUE`, no progress bar and no closing message.
+#' @return Invisibly, a data frame with one row per file written:
+#'   `experiment`, `kind` (`"figure"` or `"table"`), `file` (relative to
+#'   `out`), `caption`, and `seconds` (time the experiment took).
+#'   Needs the ggplot2 package for the figures.
+#' @seealso [paper_experiments()]
+#' @examples
+#' \donttest{
+#' res <- reproduce_paper(file.path(tempdir(), "mf-results"),
+#'                        experiments = "trajectories")
+#' res
+#' }
+#' @export
+reproduce_paper <- function(out = "mirrorflow-results",
+                            scale = c("quick", "full"), experiments = NULL,
+                            resume = TRUE, quiet = FALSE) {
+  scale <- check_scale(scale)
+  if (!is.character(out) || length(out) != 1L || is.na(out) || !nzchar(out))
+    stop(sprintf("'out' must be one directory path, not %s", describe(out)),
+         call. = FALSE)
+  registry <- paper_experiments()
+  if (is.null(experiments)) experiments <- names(registry)
+  if (!is.character(experiments) || !length(experiments) ||
+      anyNA(experiments) || !all(experiments %in% names(registry)))
+    stop(sprintf("'experiments' must name experiments among %s, not %s",
+                 paste(sprintf("\"%s\"", names(registry)), collapse = ", "),
+                 describe(experiments)), call. = FALSE)
+  check_flag(resume, "resume")
+  check_flag(quiet, "quiet")
+  need_package("ggplot2", "reproduce_paper()")
+  dir.create(out, recursive = TRUE, showWarnings = FALSE)
+  if (!dir.exists(out))
+    stop(sprintf("'out' (%s) could not be created", out), call. = FALSE)
+
+  if (!quiet) {
+    current <- ""
+    cli::cli_progress_bar(
+      total = length(experiments),
+      format = paste("{cli::pb_bar} {cli::pb_current}/{cli::pb_total}",
+                     "experiments | {current} | {cli::pb_elapsed}"),
+      clear = FALSE)
+  }
+  rows <- list()
+  for (name in experiments) {
+    if (!quiet) {
+      current <- name
+      cli::cli_progress_update(inc = 0)
+    }
+    dir <- file.path(out, name)
+    marker <- file.path(dir, "experiment.rds")
+    done <- NULL
+    if (resume && file.exists(marker)) {
+      done <- tryCatch(readRDS(marker), error = function(e) NULL)
+      if (!identical(done$scale, scale)) done <- NULL
+    }
+    if (is.null(done)) {
+      dir.create(dir, recursive = TRUE, showWarnings = FALSE)
+      cache <- file.path(dir, paste0("cache-", scale))
+      if (!resume) unlink(cache, recursive = TRUE)
+      t0 <- proc.time()[["elapsed"]]
+      ex <- registry[[name]](scale = scale, cache = cache)
+      seconds <- proc.time()[["elapsed"]] - t0
+      done <- write_experiment(ex, dir, name, scale, seconds)
+      saveRDS(done, marker)
+    }
+    rows[[name]] <- done$files
+    if (!quiet) cli::cli_progress_update()
+  }
+  if (!quiet) cli::cli_progress_done()
+  files <- do.call(rbind, unname(rows))
+  rownames(files) <- NULL
+  write_index(out, files, scale)
+  if (!quiet)
+    cli::cli_alert_success(sprintf(
+      "Wrote %d figures and %d tables under %s; open %s",
+      sum(files$kind == "figure"), sum(files$kind == "table"),
+      normalizePath(out), file.path(normalizePath(out), "index.html")))
+  invisible(files)
+}
+
+#' The experiments behind the vignettes
+#'
+#' The experiment functions [reproduce_paper()] runs, by name, in the
+#' order of the vignettes. Each can be called on its own with its settings
+#' as arguments; each returns a `mirrorflow_experiment`, a list with
+#' `name`, `title`, `scale`, `settings` (the values used), `tables` (named
+#' data frames), `figures` (named ggplot objects), `captions` (one line
+#' per table and figure, named like them) and `seconds`.
+#'
+#' @return A named list of functions.
+#' @examples
+#' names(paper_experiments())
+#' @export
+paper_experiments <- function() {
+  list(trajectories = experiment_trajectories,
+       horizons = experiment_horizons,
+       rates = experiment_rates,
+       sparsity = experiment_sparsity,
+       performance = experiment_performance)
+}
+
+# ---- the experiment object ---------------------------------------------
+
+# The value of every experiment function. `figures` are ggplot objects,
+# `tables` data frames, `captions` a named character vector with one
+# entry per figure and table; `sizes` optionally gives c(width, height)
+# in inches per figure (default 7 x 4.5).
+new_experiment <- function(name, title, scale, settings, tables = list(),
+                           figures = list(), captions = character(),
+                           sizes = list(), seconds = NA_real_) {
+  keys <- c(names(tables), names(figures))
+  missing <- setdiff(keys, names(captions))
+  if (length(missing))
+    stop(sprintf("internal: experiment '%s' has no caption for %s", name,
+                 paste(missing, collapse = ", ")), call. = FALSE)
+  if (anyDuplicated(keys))
+    stop(sprintf("internal: experiment '%s' repeats the name %s", name,
+                 paste(keys[duplicated(keys)], collapse = ", ")),
+         call. = FALSE)
+  structure(list(name = name, title = title, scale = scale,
+                 settings = settings, tables = tables, figures = figures,
+                 captions = captions[keys], sizes = sizes,
+                 seconds = seconds),
+            class = "mirrorflow_experiment")
+}
+
+#' @export
+format.mirrorflow_experiment <- function(x, ...) {
+  setting <- vapply(x$settings, function(v) {
+    v <- if (is.list(v)) vapply(v, function(e) paste(format(e), collapse = " "),
+                                "") else format(v)
+    paste(v, collapse = ", ")
+  }, "")
+  c(sprintf("<mirrorflow experiment '%s', %s scale>: %s", x$name, x$scale,
+            x$title),
+    if (length(setting)) sprintf("  %s: %s", names(setting), setting),
+    sprintf("  tables: %s", if (length(x$tables))
+      paste(sprintf("%s (%d rows)", names(x$tables),
+                    vapply(x$tables, nrow, 1L)), collapse = ", ") else "none"),
+    sprintf("  figures: %s", if (length(x$figures))
+      paste(names(x$figures), collapse = ", ") else "none"))
+}
+
+#' @export
+print.mirrorflow_experiment <- function(x, ...) {
+  cat(format(x, ...), sep = "\n")
+  invisible(x)
+}
+
+check_scale <- function(scale) {
+  if (!is.character(scale) || !length(scale) || anyNA(scale) ||
+      !all(scale %in% c("quick", "full")))
+    stop(sprintf("'scale' must be \"quick\" or \"full\", not %s",
+                 describe(scale)), call. = FALSE)
+  scale[1]
+}
+
+check_flag <- function(x, arg) {
+  if (!is.logical(x) || length(x) != 1L || is.na(x))
+    stop(sprintf("'%s' must be TRUE or FALSE, not %s", arg, describe(x)),
+         call. = FALSE)
+  invisible(x)
+}
+
+check_cache <- function(cache) {
+  if (!is.null(cache) && (!is.character(cache) || length(cache) != 1L ||
+                          is.na(cache) || !nzchar(cache)))
+    stop(sprintf("'cache' must be NULL or one directory path, not %s",
+                 describe(cache)), call. = FALSE)
+  cache
+}
+
+# Evaluates `expr` once per `key`: with a cache directory the value is
+# saved there as <key>.rds and read back on later calls, which is what
+# lets a long experiment resume. The key should carry every setting the
+# value depends on; characters other than letters, digits, '.', '-' and
+# '_' are replaced.
+cached <- function(cache, key, expr) {
+  if (is.null(cache)) return(expr)
+  key <- gsub("[^A-Za-z0-9._-]+", "_", key)
+  file <- file.path(cache, paste0(key, ".rds"))
+  if (file.exists(file)) {
+    val <- tryCatch(readRDS(file), error = function(e) NULL)
+    if (!is.null(val)) return(val)
+  }
+  val <- expr
+  dir.create(cache, recursive = TRUE, showWarnings = FALSE)
+  tmp <- paste0(file, ".tmp")
+  saveRDS(val, tmp)
+  file.rename(tmp, file)
+  val
+}
+
+# The look shared by the experiments' figures.
+paper_theme <- function() {
+  ggplot2::theme_bw(base_size = 11) +
+    ggplot2::theme(legend.position = "bottom",
+                   panel.grid.minor = ggplot2::element_blank())
+}
+
+# ---- writing -------------------------------------------------------------
+
+write_experiment <- function(ex, dir, name, scale, seconds) {
+  if (!inherits(ex, "mirrorflow_experiment"))
+    stop(sprintf("internal: experiment '%s' returned %s", name,
+                 describe(ex)), call. = FALSE)
+  rows <- list()
+  for (f in names(ex$figures)) {
+    size <- ex$sizes[[f]] %||% c(7, 4.5)
+    file <- paste0(f, ".png")
+    ggplot2::ggsave(file.path(dir, file), ex$figures[[f]], width = size[1],
+                    height = size[2], dpi = 120, units = "in")
+    rows[[length(rows) + 1L]] <- data.frame(
+      experiment = name, kind = "figure", file = file.path(name, file),
+      caption = ex$captions[[f]], seconds = seconds,
+      stringsAsFactors = FALSE)
+  }
+  for (tb in names(ex$tables)) {
+    file <- paste0(tb, ".csv")
+    utils::write.csv(ex$tables[[tb]], file.path(dir, file),
+                     row.names = FALSE)
+    rows[[length(rows) + 1L]] <- data.frame(
+      experiment = name, kind = "table", file = file.path(name, file),
+      caption = ex$captions[[tb]], seconds = seconds,
+      stringsAsFactors = FALSE)
+  }
+  settings <- vapply(ex$settings, function(v)
+    paste(if (is.list(v)) vapply(v, function(e) paste(format(e),
+                                                      collapse = " "), "")
+          else format(v), collapse = ", "), "")
+  utils::write.csv(data.frame(setting = names(settings),
+                              value = unname(settings)),
+                   file.path(dir, "settings.csv"), row.names = FALSE)
+  files <- if (length(rows)) do.call(rbind, rows) else
+    data.frame(experiment = character(), kind = character(),
+               file = character(), caption = character(),
+               seconds = double())
+  list(name = name, title = ex$title, scale = scale, files = files,
+       seconds = seconds)
+}
+
+html_escape <- function(s) {
+  s <- gsub("&", "&amp;", s, fixed = TRUE)
+  s <- gsub("<", "&lt;", s, fixed = TRUE)
+  gsub(">", "&gt;", s, fixed = TRUE)
+}
+
+write_index <- function(out, files, scale) {
+  titles <- vapply(split(files$experiment, files$experiment)[
+    unique(files$experiment)], function(e) e[1], "")
+  md <- c("# mirrorflow: reproduced findings", "",
+          sprintf("Scale `%s`, written %s by mirrorflow %s.", scale,
+                  format(Sys.time(), "%Y-%m-%d %H:%M"),
+                  utils::packageVersion("mirrorflow")), "")
+  html <- c("<!DOCTYPE html>", "<html><head><meta charset=\"utf-8\">",
+            "<title>mirrorflow: reproduced findings</title>",
+            "<style>body{font-family:sans-serif;max-width:60em;margin:auto}",
+            "img{max-width:100%;border:1px solid #ddd}</style></head><body>",
+            "<h1>mirrorflow: reproduced findings</h1>",
+            sprintf("<p>%s</p>", html_escape(md[3])))
+  for (e in titles) {
+    f <- files[files$experiment == e, ]
+    md <- c(md, sprintf("## %s (%.0f s)", e, f$seconds[1]), "")
+    html <- c(html, sprintf("<h2>%s <small>(%.0f s)</small></h2>",
+                            html_escape(e), f$seconds[1]))
+    for (i in seq_len(nrow(f))) {
+      if (f$kind[i] == "figure") {
+        md <- c(md, sprintf("- [%s](%s): %s", basename(f$file[i]), f$file[i],
+                            f$caption[i]))
+        html <- c(html, sprintf(
+          "<figure><img src=\"%s\" alt=\"%s\"><figcaption>%s</figcaption></figure>",
+          f$file[i], html_escape(f$caption[i]), html_escape(f$caption[i])))
+      } else {
+        md <- c(md, sprintf("- [%s](%s) (table): %s", basename(f$file[i]),
+                            f$file[i], f$caption[i]))
+        html <- c(html, sprintf("<p><a href=\"%s\">%s</a> (table): %s</p>",
+                                f$file[i], basename(f$file[i]),
+                                html_escape(f$caption[i])))
+      }
+    }
+    md <- c(md, sprintf("- [settings.csv](%s/settings.csv): settings used",
+                        e), "")
+    html <- c(html, sprintf(
+      "<p><a href=\"%s/settings.csv\">settings.csv</a>: settings used</p>", e))
+  }
+  writeLines(md, file.path(out, "README.md"))
+  writeLines(c(html, "</body></html>"), file.path(out, "index.html"))
+  invisible(NULL)
+}
+
+`%||%` <- function(a, b) if (is.null(a)) b else a
