@@ -196,13 +196,6 @@ check_scale <- function(scale) {
   scale[1]
 }
 
-check_flag <- function(x, arg) {
-  if (!is.logical(x) || length(x) != 1L || is.na(x))
-    stop(sprintf("'%s' must be TRUE or FALSE, not %s", arg, describe(x)),
-         call. = FALSE)
-  invisible(x)
-}
-
 check_cache <- function(cache) {
   if (!is.null(cache) && (!is.character(cache) || length(cache) != 1L ||
                           is.na(cache) || !nzchar(cache)))
