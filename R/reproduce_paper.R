@@ -104,13 +104,13 @@ reproduce_paper <- function(out = "mirrorflow-results",
       done <- write_experiment(ex, dir, name, scale, seconds)
       saveRDS(done, marker)
     }
-    rows[[name]] <- done$files
+    rows[[name]] <- done
     if (!quiet) cli::cli_progress_update()
   }
   if (!quiet) cli::cli_progress_done()
-  files <- do.call(rbind, unname(rows))
+  files <- do.call(rbind, unname(lapply(rows, `[[`, "files")))
   rownames(files) <- NULL
-  write_index(out, files, scale)
+  write_index(out, files, vapply(rows, `[[`, "", "title"), scale)
   if (!quiet)
     cli::cli_alert_success(sprintf(
       "Wrote %d figures and %d tables under %s; open %s",
@@ -167,11 +167,7 @@ new_experiment <- function(name, title, scale, settings, tables = list(),
 
 #' @export
 format.mirrorflow_experiment <- function(x, ...) {
-  setting <- vapply(x$settings, function(v) {
-    v <- if (is.list(v)) vapply(v, function(e) paste(format(e), collapse = " "),
-                                "") else format(v)
-    paste(v, collapse = ", ")
-  }, "")
+  setting <- vapply(x$settings, setting_text, "")
   c(sprintf("<mirrorflow experiment '%s', %s scale>: %s", x$name, x$scale,
             x$title),
     if (length(setting)) sprintf("  %s: %s", names(setting), setting),
@@ -186,6 +182,19 @@ format.mirrorflow_experiment <- function(x, ...) {
 print.mirrorflow_experiment <- function(x, ...) {
   cat(format(x, ...), sep = "\n")
   invisible(x)
+}
+
+# One setting as text: vectors joined by ", ", list elements formatted
+# one by one (maps and nets print their labels).
+setting_text <- function(v) {
+  one <- function(e) {
+    if (inherits(e, "mirror_map")) return(map_label(e))
+    if (is.character(e)) return(paste(e, collapse = ", "))
+    paste(format(e), collapse = ", ")
+  }
+  if (is.list(v) && !is.object(v))
+    return(paste(vapply(v, one, ""), collapse = "; "))
+  one(v)
 }
 
 check_scale <- function(scale) {
@@ -258,10 +267,7 @@ write_experiment <- function(ex, dir, name, scale, seconds) {
       caption = ex$captions[[tb]], seconds = seconds,
       stringsAsFactors = FALSE)
   }
-  settings <- vapply(ex$settings, function(v)
-    paste(if (is.list(v)) vapply(v, function(e) paste(format(e),
-                                                      collapse = " "), "")
-          else format(v), collapse = ", "), "")
+  settings <- vapply(ex$settings, setting_text, "")
   utils::write.csv(data.frame(setting = names(settings),
                               value = unname(settings)),
                    file.path(dir, "settings.csv"), row.names = FALSE)
@@ -279,9 +285,7 @@ html_escape <- function(s) {
   gsub(">", "&gt;", s, fixed = TRUE)
 }
 
-write_index <- function(out, files, scale) {
-  titles <- vapply(split(files$experiment, files$experiment)[
-    unique(files$experiment)], function(e) e[1], "")
+write_index <- function(out, files, titles, scale) {
   md <- c("# mirrorflow: reproduced findings", "",
           sprintf("Scale `%s`, written %s by mirrorflow %s.", scale,
                   format(Sys.time(), "%Y-%m-%d %H:%M"),
@@ -292,11 +296,12 @@ write_index <- function(out, files, scale) {
             "img{max-width:100%;border:1px solid #ddd}</style></head><body>",
             "<h1>mirrorflow: reproduced findings</h1>",
             sprintf("<p>%s</p>", html_escape(md[3])))
-  for (e in titles) {
+  for (e in names(titles)) {
     f <- files[files$experiment == e, ]
-    md <- c(md, sprintf("## %s (%.0f s)", e, f$seconds[1]), "")
-    html <- c(html, sprintf("<h2>%s <small>(%.0f s)</small></h2>",
-                            html_escape(e), f$seconds[1]))
+    secs <- if (nrow(f)) f$seconds[1] else NA_real_
+    md <- c(md, sprintf("## %s: %s (%.0f s)", e, titles[[e]], secs), "")
+    html <- c(html, sprintf("<h2>%s <small>(%s, %.0f s)</small></h2>",
+                            html_escape(titles[[e]]), html_escape(e), secs))
     for (i in seq_len(nrow(f))) {
       if (f$kind[i] == "figure") {
         md <- c(md, sprintf("- [%s](%s): %s", basename(f$file[i]), f$file[i],
