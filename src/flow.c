@@ -460,14 +460,21 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
     p += 2 * (size_t) mw * nj;
     J.wcopy = p;
   }
-  /* Limitation: tau and the step h are plain doubles and the cosh state
-   * is theta itself. Late cosh runs (log-loss near -80 to -100 on small
-   * linear sets, tau up to 1e137) have their Rosenbrock steps rejected for
-   * raising the loss, so the step stops growing and the run ends at its
-   * limits or stalls.
-   * Carrying log tau and log h, and diagnosing the rejections (rounding
-   * of the dual increment against a dual of size e^theta is the suspect),
-   * would lift it. */
+  /* Limitation: late cosh runs stall (log-loss -95 at tau = e^313 on the
+   * built-in data, linear model). The cause is not the double range: with
+   * h and tau carried by their logs (branch wip-cosh-log-step) the run
+   * stalls at the same step. At that point the small coordinates (|theta|
+   * 2 to 25, d theta / d z = 1 / cosh near 1) still have normalised
+   * gradients of 0.1 to 0.5 while h ~ tau ~ e^300, so they are far from
+   * the quasi-equilibrium g_S = 0 the Rosenbrock W-stage drives them to;
+   * as h -> 0 its Newton-like correction (gamma C D)^-1 F on them does not
+   * vanish, and it raises the log-loss from -95 to -60, so every step is
+   * rejected until h < 1e-15 tau. What would lift it: treating the late
+   * cosh flow as the stiff DAE it is (solve g_S = 0 for the coordinates
+   * with h D C >> 1 by a damped Newton iteration, integrate the rest
+   * explicitly), or an exact-Hessian W with a line search on the loss;
+   * and carrying log h and log tau (the branch) once that works, since
+   * a cosh run to log-loss -10000 needs tau ~ e^10000. */
   double lscale[MF_MAX_LAYERS];
   int jac_valid = 0;
   const double ros_gamma = 1 + 1 / M_SQRT2;
