@@ -69,10 +69,17 @@ reproduce_paper <- function(out = "mirrorflow-results",
   check_flag(resume, "resume")
   check_flag(quiet, "quiet")
   need_package("ggplot2", "reproduce_paper()")
+  run_experiments(out, scale, registry[experiments], resume, quiet)
+}
+
+# The loop of reproduce_paper() over a registry of experiment functions
+# (a named list), apart so that the tests can hand it experiments of
+# their own.
+run_experiments <- function(out, scale, registry, resume, quiet) {
   dir.create(out, recursive = TRUE, showWarnings = FALSE)
   if (!dir.exists(out))
     stop(sprintf("'out' (%s) could not be created", out), call. = FALSE)
-
+  experiments <- names(registry)
   if (!quiet) {
     current <- ""
     cli::cli_progress_bar(
@@ -99,18 +106,37 @@ reproduce_paper <- function(out = "mirrorflow-results",
       cache <- file.path(dir, paste0("cache-", scale))
       if (!resume) unlink(cache, recursive = TRUE)
       t0 <- proc.time()[["elapsed"]]
-      ex <- registry[[name]](scale = scale, cache = cache)
-      seconds <- proc.time()[["elapsed"]] - t0
-      done <- write_experiment(ex, dir, name, scale, seconds)
-      saveRDS(done, marker)
+      # One experiment failing does not lose the others: its error goes in
+      # the index, no marker is written, and the next call retries it
+      # (with its finished runs cached).
+      done <- tryCatch({
+        ex <- registry[[name]](scale = scale, cache = cache)
+        seconds <- proc.time()[["elapsed"]] - t0
+        write_experiment(ex, dir, name, scale, seconds)
+      }, error = function(e) {
+        list(name = name, title = name, scale = scale,
+             files = empty_files(), seconds = proc.time()[["elapsed"]] - t0,
+             error = conditionMessage(e))
+      })
+      if (is.null(done$error)) saveRDS(done, marker)
     }
     rows[[name]] <- done
     if (!quiet) cli::cli_progress_update()
   }
   if (!quiet) cli::cli_progress_done()
-  files <- do.call(rbind, unname(lapply(rows, `[[`, "files")))
+  files <- do.call(rbind, c(list(empty_files()),
+                            unname(lapply(rows, `[[`, "files"))))
   rownames(files) <- NULL
-  write_index(out, files, vapply(rows, `[[`, "", "title"), scale)
+  failed <- Filter(function(r) !is.null(r$error), rows)
+  errors <- vapply(failed, `[[`, "", "error")
+  write_index(out, files, vapply(rows, `[[`, "", "title"),
+              vapply(rows, `[[`, 1, "seconds"), scale, errors)
+  if (length(failed))
+    warning(sprintf(paste("%d experiment(s) failed and were left out: %s;",
+                          "call again with the same 'out' to retry them"),
+                    length(failed),
+                    paste(sprintf("%s (%s)", names(errors), errors),
+                          collapse = "; ")), call. = FALSE)
   if (!quiet)
     cli::cli_alert_success(sprintf(
       "Wrote %d figures and %d tables under %s; open %s",
@@ -271,12 +297,15 @@ write_experiment <- function(ex, dir, name, scale, seconds) {
   utils::write.csv(data.frame(setting = names(settings),
                               value = unname(settings)),
                    file.path(dir, "settings.csv"), row.names = FALSE)
-  files <- if (length(rows)) do.call(rbind, rows) else
-    data.frame(experiment = character(), kind = character(),
-               file = character(), caption = character(),
-               seconds = double())
+  files <- if (length(rows)) do.call(rbind, rows) else empty_files()
   list(name = name, title = ex$title, scale = scale, files = files,
        seconds = seconds)
+}
+
+empty_files <- function() {
+  data.frame(experiment = character(), kind = character(),
+             file = character(), caption = character(), seconds = double(),
+             stringsAsFactors = FALSE)
 }
 
 html_escape <- function(s) {
@@ -285,7 +314,8 @@ html_escape <- function(s) {
   gsub(">", "&gt;", s, fixed = TRUE)
 }
 
-write_index <- function(out, files, titles, scale) {
+write_index <- function(out, files, titles, seconds, scale,
+                        errors = character()) {
   md <- c("# mirrorflow: reproduced findings", "",
           sprintf("Scale `%s`, written %s by mirrorflow %s.", scale,
                   format(Sys.time(), "%Y-%m-%d %H:%M"),
@@ -298,10 +328,16 @@ write_index <- function(out, files, titles, scale) {
             sprintf("<p>%s</p>", html_escape(md[3])))
   for (e in names(titles)) {
     f <- files[files$experiment == e, ]
-    secs <- if (nrow(f)) f$seconds[1] else NA_real_
+    secs <- seconds[[e]]
     md <- c(md, sprintf("## %s: %s (%.0f s)", e, titles[[e]], secs), "")
     html <- c(html, sprintf("<h2>%s <small>(%s, %.0f s)</small></h2>",
                             html_escape(titles[[e]]), html_escape(e), secs))
+    if (e %in% names(errors)) {
+      md <- c(md, sprintf("**Failed**: %s", errors[[e]]), "")
+      html <- c(html, sprintf("<p><strong>Failed</strong>: %s</p>",
+                              html_escape(errors[[e]])))
+      next
+    }
     for (i in seq_len(nrow(f))) {
       if (f$kind[i] == "figure") {
         md <- c(md, sprintf("- [%s](%s): %s", basename(f$file[i]), f$file[i],
