@@ -469,7 +469,11 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
    * the quasi-equilibrium g_S = 0 the Rosenbrock W-stage drives them to;
    * as h -> 0 its Newton-like correction (gamma C D)^-1 F on them does not
    * vanish, and it raises the log-loss from -95 to -60, so every step is
-   * rejected until h < 1e-15 tau. What would lift it: treating the late
+   * rejected until h < 1e-15 tau. Cutting h back to 1 after five
+ * rejections in a row (tried, not kept) lets the small coordinates relax
+ * and the run go on, but the same failure returns every ~35 units of
+ * log tau (~950 steps for 11 units of log-loss), far too slow for
+ * log-loss -10000. What would lift it: treating the late
    * cosh flow as the stiff DAE it is (solve g_S = 0 for the coordinates
    * with h D C >> 1 by a damped Newton iteration, integrate the rest
    * explicitly), or an exact-Hessian W with a line search on the loss;
