@@ -2,7 +2,8 @@
 # C integrators and wraps the result as a `mirror_flow` object.
 
 stop_reasons <- c("none", "target_log_loss", "max_steps", "max_log_time",
-                  "time_limit", "interrupted", "stalled", "nonfinite")
+                  "time_limit", "interrupted", "stalled", "nonfinite",
+                  "converged")
 
 trajectory_columns <- c("step", "log_time", "tau", "log_loss", "q_min",
                         "horizon", "q_margin", "smoothed_margin", "accuracy",
@@ -57,7 +58,16 @@ trajectory_columns <- c("step", "log_time", "tau", "log_loss", "q_min",
 #' @param ... Passed from the formula method to the default method.
 #' @return An object of class `mirror_flow`; see [trajectory()],
 #'   [coef.mirror_flow()], [predict.mirror_flow()] and
-#'   [summary.mirror_flow()].
+#'   [summary.mirror_flow()]. Its `stop_reason` says which limit ended the
+#'   run: `"target_log_loss"`, `"max_steps"`, `"max_log_time"`,
+#'   `"time_limit"`, `"interrupted"`, `"converged"` (the state stopped
+#'   changing to rounding for 20 accepted steps, as on data the network
+#'   cannot separate, where the flow settles at a finite minimiser),
+#'   `"stalled"` (the step fell below what double precision resolves
+#'   against the normalised time, or that time neared the top of the
+#'   double range) or `"nonfinite"` (the next step was not finite). A
+#'   warning accompanies every reason but the target and the step limit
+#'   of `"md"`.
 #'
 #' @section How long a run needs:
 #' On a linear model with 40 points in 30 dimensions, the default settings
@@ -229,6 +239,11 @@ warn_about_run <- function(fit) {
     warning(sprintf(paste("the integrator stalled after %s steps: its step,",
                           "or the normalised time, went beyond what double",
                           "precision resolves"),
+                    format(fit$steps)), call. = FALSE)
+  if (reason == "converged" && final$q_min > 0)
+    warning(sprintf(paste("the state stopped changing after %s steps",
+                          "although the data are separated; the step in",
+                          "normalised time may have collapsed"),
                     format(fit$steps)), call. = FALSE)
   if (reason == "nonfinite")
     warning(sprintf(paste("the run stopped after %s steps because the next",

@@ -169,7 +169,8 @@ enum {
   MF_STOP_TIME_LIMIT = 4,
   MF_STOP_INTERRUPT = 5,
   MF_STOP_STALLED = 6,
-  MF_STOP_NONFINITE = 7
+  MF_STOP_NONFINITE = 7,
+  MF_STOP_CONVERGED = 8
 };
 
 typedef struct {
