@@ -275,7 +275,7 @@ extrapolate_margin <- function(tr, window) {
     u <- lt^(-exp(lb))
     sum(stats::lm.fit(cbind(1, u), qm)$residuals^2)
   }
-  opt <- stats::optimize(rss, c(log(0.02), log(10)))
+  opt <- stats::optimize(rss, c(log(0.02), log(10)), tol = 1e-10)
   b <- exp(opt$minimum)
   co <- stats::lm.fit(cbind(1, lt^(-b)), qm)$coefficients
   # a decay exponent at the bottom of its range, or a limit far above the
@@ -381,6 +381,7 @@ utils::globalVariables(c("panel", "value", "log_time", "gap", "map",
 rates_trajectory_figure <- function(runs, keys) {
   long <- do.call(rbind, lapply(runs, function(r) {
     tr <- r$trajectory
+    if (!nrow(tr)) return(NULL)
     rbind(
       data.frame(model = r$model, map = r$map, log_time = tr$log_time,
                  panel = "minus log-loss", value = -tr$log_loss),
@@ -415,6 +416,7 @@ rates_trajectory_figure <- function(runs, keys) {
 rates_gap_figure <- function(runs, keys) {
   pts <- do.call(rbind, lapply(runs, function(r) {
     tr <- r$trajectory
+    if (!nrow(tr)) return(NULL)
     data.frame(model = r$model, map = r$map, log_time = tr$log_time,
                gap = tr$gap)
   }))
