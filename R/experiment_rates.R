@@ -503,13 +503,17 @@ rates_figure <- function(rates, keys) {
                                                        hjust = 1))
 }
 
-# Powers of ten as 10^k on log axes, anything else as a plain number.
+# Powers of ten on log axes as 1, 10, 100, 1000 and 1e4, 1e-1, ...: the
+# plotmath form 10^-k loses its minus sign at screen resolution.
 pow10_labels <- function(x) {
   k <- round(log10(x))
   pow <- is.finite(k) & abs(log10(x) - k) < 1e-8
-  if (all(pow | is.na(x)))
-    return(parse(text = ifelse(is.na(x), "''", paste0("10^", k))))
-  format(x, trim = TRUE, drop0trailing = TRUE)
+  out <- vapply(x, function(v) format(v, digits = 3), "")
+  plain <- pow & k >= 0 & k <= 3
+  out[plain] <- sprintf("%d", as.integer(10^k[plain]))
+  out[pow & !plain] <- sprintf("1e%d", k[pow & !plain])
+  out[is.na(x)] <- NA_character_
+  out
 }
 
 # Line types that tell apart maps of one family, whose colours differ only
