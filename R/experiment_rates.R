@@ -291,8 +291,9 @@ extrapolate_margin <- function(tr, window) {
 rates_stop_text <- c(
   max_steps = "step limit: still converging",
   target_log_loss = "reached the target log-loss",
-  stalled = paste("stalled: the step or the normalised time went beyond",
+  stalled = paste("stalled: every step rejected until the step fell below",
                   "what double precision resolves"),
+  converged = "converged: the state stopped changing",
   time_limit = "time limit", nonfinite = "next step not finite",
   interrupted = "interrupted", max_log_time = "log-time limit",
   none = "no stop recorded")
