@@ -106,8 +106,9 @@ experiment_performance <- function(scale = c("quick", "full"), n = NULL,
 
   demo <- lapply(names(nets), function(nn) {
     integ <- if (nn == "linear") "adaptive" else "loss_scaled"
-    key <- sprintf("demo_%s_%s_%s_t%g_rtol%g", nn, integ, base_key,
-                   s$demo_target, s$rtol)
+    key <- sprintf("demo_%s_%s_%s_t%g_rtol%g_steps%g_limit%g", nn, integ,
+                   base_key, s$demo_target, s$rtol, s$max_steps,
+                   s$time_limit)
     cached(cache, key, log_space_demo(
       ds, nets[[nn]], nn, integ, s))
   })
@@ -122,20 +123,31 @@ experiment_performance <- function(scale = c("quick", "full"), n = NULL,
       lab <- map_label(m)
       rr <- if (nn == "linear") s$reference_rtol else s$relu_reference_rtol
       ref <- lapply(c(rr, 4 * rr), function(r) {
-        key <- sprintf("ref_%s_%s_%s_t%g_rtol%g_steps%g", nn, lab, base_key,
-                       min(s$targets), r, s$max_steps)
+        key <- sprintf("ref_%s_%s_%s_t%g_rtol%g_steps%g_limit%g", nn, lab,
+                       base_key, 1.1 * min(s$targets) - 20, r,
+                       max(4 * s$max_steps, 1e5), s$time_limit)
+        # Past the deepest target by a margin, because the adaptive steps
+        # late in a run overshoot a target by a log-loss of several units;
+        # and with steps enough for the tight tolerance.
         cached(cache, key, performance_run(
-          ds, nets[[nn]], m, "adaptive", 1.05 * min(s$targets), s,
-          rtol = r, checkpoints = 20000, max_steps = 4 * s$max_steps))
+          ds, nets[[nn]], m, "adaptive", 1.1 * min(s$targets) - 20, s,
+          rtol = r, checkpoints = 20000,
+          max_steps = max(4 * s$max_steps, 1e5)))
       })
       refs[[length(refs) + 1L]] <- ref_row(nn, lab, ref, rr, s$targets)
       for (integ in c("md", "loss_scaled", "adaptive")) {
         rt <- if (nn == "linear") s$rtol else s$relu_rtol
         reached <- TRUE
         for (tg in s$targets) {
-          key <- sprintf("run_%s_%s_%s_%s_t%g_rtol%g_steps%g_md%g_%g", nn,
-                         lab, integ, base_key, tg, rt, s$max_steps,
-                         s$md_steps, s$md_eta)
+          # Only the settings this integrator reads, so that changing the
+          # step of mirror descent does not rerun the other integrators.
+          how <- switch(integ,
+                        md = sprintf("steps%g_eta%g", s$md_steps, s$md_eta),
+                        loss_scaled = sprintf("steps%g", s$max_steps),
+                        adaptive = sprintf("steps%g_rtol%g", s$max_steps,
+                                           rt))
+          key <- sprintf("run_%s_%s_%s_%s_t%g_%s_limit%g", nn, lab, integ,
+                         base_key, tg, how, s$time_limit)
           if (reached) {
             fit <- cached(cache, key, performance_run(
               ds, nets[[nn]], m, integ, tg, s, rtol = rt))
