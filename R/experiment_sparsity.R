@@ -81,8 +81,11 @@
 #' @seealso [reproduce_paper()], [feature_sparsity()], [compare_sparsity()]
 #' @examples
 #' \donttest{
-#' ex <- experiment_sparsity(seeds = 1:2, teacher_nets = "16",
-#'                           fashion_n = 60, fashion_width = 8)
+#' ex <- experiment_sparsity(
+#'   maps = list(mirror_map("hypentropy", beta = 0.01),
+#'               mirror_map("euclidean")),
+#'   seeds = 1:2, teacher_n = 60, teacher_d = 5, teacher_nets = "8",
+#'   teacher_log_loss = -5, fashion_n = 40, fashion_width = 8)
 #' ex
 #' ex$tables$compare_fashion
 #' }
