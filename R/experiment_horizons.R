@@ -54,7 +54,10 @@
 #'   (see [reproduce_paper()]).
 #' @return A `mirrorflow_experiment` (see [paper_experiments()]) with the
 #'   tables `runs` (one row per run), `references` (the max-margin
-#'   solutions: margin, support size, active points), `linear_angles` and
+#'   solutions: margin, support size, active points), `angles_along`
+#'   (angle and margin gap to each of them along the linear and diagonal
+#'   runs, about 60 rows per run spaced evenly in log log time),
+#'   `linear_angles` and
 #'   `diagonal_angles` (final angle in degrees of each map's direction to
 #'   each max-margin solution, with the closest), `pairwise` (angles
 #'   between the maps' final directions, per network: of the directions
@@ -191,7 +194,7 @@ experiment_horizons <- function(scale = c("quick", "full"), n = NULL,
     do.call(rbind, lapply(seq_along(maps), function(i) {
       f <- log_spaced(fits[[m]][[i]], 60)
       do.call(rbind, lapply(names(refs[[m]]), function(g) {
-        al <- alignment(f, refs[[m]][[g]], along = "trajectory")
+        al <- alignment_along(f, refs[[m]][[g]])
         data.frame(network = m, map = labels[i], reference = g,
                    log_time = al$log_time, angle_deg = al$angle_deg,
                    margin_gap = al$margin_gap, stringsAsFactors = FALSE)
@@ -275,11 +278,11 @@ experiment_horizons <- function(scale = c("quick", "full"), n = NULL,
   if (requireNamespace("ggplot2", quietly = TRUE)) {
     figures <- list(
       angles_linear = angle_figure(along$linear, labels, sprintf(paste(
-        "Linear model, %d points in %d dimensions (%d-sparse teacher):",
-        "angle to each max-margin direction"), n, d, k)),
+        "Linear model, %d points in %d dimensions, %d-sparse teacher:",
+        "angle to each max-margin solution"), n, d, k)),
       angles_diagonal = angle_figure(along$diagonal, labels, paste(
         "Diagonal network, same data: angle of u*u - v*v to each",
-        "max-margin direction")),
+        "max-margin solution")),
       final_angles = final_angle_figure(angles, labels),
       q_margins_relu = relu_margin_figure(relu_margins, labels, gauges,
                                           width),
@@ -305,6 +308,7 @@ experiment_horizons <- function(scale = c("quick", "full"), n = NULL,
                     fresh_inputs = 2000,
                     seed = seed),
     tables = list(runs = runs, references = references,
+                  angles_along = rbind(along$linear, along$diagonal),
                   linear_angles = angles$linear,
                   diagonal_angles = angles$diagonal, pairwise = pairwise,
                   relu_margins = relu_margins, kkt = kkt,
@@ -316,6 +320,9 @@ experiment_horizons <- function(scale = c("quick", "full"), n = NULL,
       references = paste("The max-margin solutions compared with: margin,",
                          "support size, active points, whether the solver",
                          "converged"),
+      angles_along = paste("Angle (degrees) and relative margin gap to each",
+                           "max-margin solution along the runs of the",
+                           "linear model and the diagonal network"),
       linear_angles = paste("Linear model: final angle (degrees) of each",
                             "map's direction to the max-margin solution of",
                             "each gauge, and the closest"),
@@ -342,7 +349,7 @@ experiment_horizons <- function(scale = c("quick", "full"), n = NULL,
                        "map's own horizon against log time"),
       kkt_relu_plot = paste("ReLU network: KKT stationarity residual in",
                             "each map's own horizon against log time")),
-    sizes = list(angles_linear = c(8, 4.5), angles_diagonal = c(9, 4.5),
+    sizes = list(angles_linear = c(9, 4.5), angles_diagonal = c(9, 4.5),
                  final_angles = c(8, 4.5), q_margins_relu = c(7, 4),
                  kkt_relu_plot = c(7, 4)),
     seconds = proc.time()[["elapsed"]] - started)
@@ -389,6 +396,23 @@ log_spaced <- function(fit, n) {
   fit
 }
 
+# alignment(fit, reference, along = "trajectory") in one pass over the
+# snapshots: the same angle and margin gap, without a data frame per
+# checkpoint, which made alignment() most of the experiment's time.
+alignment_along <- function(fit, reference) {
+  W <- vapply(snapshots(fit), function(w) fit_direction(fit, w),
+              numeric(ncol(fit$x)))
+  W <- matrix(W, nrow = ncol(fit$x))
+  yb <- encode_labels(fit$y, fit$net, nrow(fit$x))$yb
+  r <- reference$direction
+  cosine <- drop(crossprod(W, r)) / sqrt(colSums(W^2) * sum(r^2))
+  g <- apply(yb * (fit$x %*% W), 2, min) /
+    apply(W, 2, function(w) .Call(C_mf_gauge_vec, w, as.double(reference$p)))
+  data.frame(log_time = fit$trajectory$log_time,
+             angle_deg = acos(pmin(1, pmax(-1, cosine))) * 180 / pi,
+             margin_gap = (reference$margin - g) / reference$margin)
+}
+
 # Final angles, maps by reference gauges, with the closest reference and
 # the gauge the theory predicts for the limit ("limit").
 final_angle_table <- function(along, labels, own, limit_p, gauges, fits) {
@@ -429,8 +453,8 @@ angle_figure <- function(along, labels, title) {
                                    colour = map, linetype = map)) +
     ggplot2::geom_line(linewidth = 0.7) +
     ggplot2::facet_wrap(ggplot2::vars(reference), nrow = 1) +
-    ggplot2::scale_x_log10(breaks = 10^c(0, 2, 4, 6), labels = function(b)
-      format(b, scientific = FALSE, big.mark = ",", trim = TRUE)) +
+    ggplot2::scale_x_log10(breaks = 10^c(0, 2, 4, 6),
+                           labels = c("1", "100", "1e4", "1e6")) +
     ggplot2::scale_y_log10() +
     ggplot2::scale_colour_manual(values = map_colours(labels), name = "map") +
     ggplot2::scale_linetype_manual(values = map_linetypes(labels),
@@ -438,6 +462,7 @@ angle_figure <- function(along, labels, title) {
     ggplot2::labs(x = "log time (log t, log scale)",
                   y = "angle (degrees, log scale)", title = title) +
     paper_theme() +
+    ggplot2::theme(panel.spacing.x = ggplot2::unit(1.2, "lines")) +
     ggplot2::guides(colour = ggplot2::guide_legend(nrow = 2))
 }
 
@@ -496,12 +521,15 @@ relu_margin_figure <- function(tab, labels, gauges, width) {
 kkt_figure <- function(kk, labels, width) {
   kk$map <- factor(kk$map, labels)
   ggplot2::ggplot(kk, ggplot2::aes(x = log_time, y = stationarity,
-                                   colour = map)) +
+                                   colour = map, linetype = map)) +
     ggplot2::geom_line(linewidth = 0.7) + ggplot2::geom_point(size = 1.2) +
-    ggplot2::scale_y_log10() +
+    ggplot2::scale_y_log10(breaks = c(0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3,
+                                      0.5, 1)) +
     ggplot2::scale_colour_manual(values = map_colours(labels), name = "map") +
+    ggplot2::scale_linetype_manual(values = map_linetypes(labels),
+                                   name = "map") +
     ggplot2::labs(x = "log time (log t)",
-                  y = "KKT stationarity residual (own horizon, log scale)",
+                  y = "KKT residual, own horizon (log scale)",
                   title = sprintf("2-layer ReLU network, %d hidden units",
                                   width)) +
     paper_theme() +
