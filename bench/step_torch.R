@@ -249,6 +249,9 @@ threads <- if (grepl("openblas", blas, ignore.case = TRUE)) {
   as.integer(Sys.getenv("OPENBLAS_NUM_THREADS", parallel::detectCores()))
 } else 1L
 python <- Sys.getenv("STEP_TORCH_PYTHON", "/usr/bin/python3")
+# an OpenBLAS run keeps files of its own, beside the reference BLAS ones
+if (grepl("openblas", blas, ignore.case = TRUE))
+  stem <- paste0(stem, "_openblas")
 
 torch_case <- function(dat, eta_check, tmp) {
   inp <- file.path(tmp, "in.bin")
@@ -323,7 +326,8 @@ for (id in ids) {
   Kc <- if (big_c) 1 else calibrate(c_time, dat, c_agree_step)
   job <- file.path(tmp, "job.rds")
   out <- file.path(tmp, "child.rds")
-  saveRDS(list(dat = dat, K = Kc), job)
+  # without the X^T that plain R keeps: mirror_flow() makes its own
+  saveRDS(list(dat = dat[names(dat) != "xt"], K = Kc), job)
   unlink(out)
   rscript <- file.path(R.home("bin"), "Rscript")
   status <- system2(rscript, c(script, "child", job, out))
