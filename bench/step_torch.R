@@ -335,13 +335,17 @@ for (id in ids) {
     stop("the memory child failed; see its output above", call. = FALSE)
   child <- readRDS(out)
   tc <- c(if (big_c) c_agree_step, child$per_step)
-  while (length(tc) < reps) tc <- c(tc, c_time(dat, Kc, dat$eta)[["per_step"]])
 
+  # The other C and R measurements alternate, so that a change in the
+  # machine's load falls on both rather than on one block of them.
   big_r <- t_r / k_agree >= target_s
   Kr <- if (big_r) 1 else calibrate(r_time, dat, t_r / k_agree)
   trr <- if (big_r) t_r / k_agree else numeric()
-  while (length(trr) < reps)
-    trr <- c(trr, r_time(dat, Kr, dat$eta)[["per_step"]])
+  while (length(tc) < reps || length(trr) < reps) {
+    if (length(tc) < reps) tc <- c(tc, c_time(dat, Kc, dat$eta)[["per_step"]])
+    if (length(trr) < reps)
+      trr <- c(trr, r_time(dat, Kr, dat$eta)[["per_step"]])
+  }
 
   rate <- dgemm_rate(dat)
   flops <- step_flops(cs$n, cs$d, cs$width, cs$depth)
@@ -435,7 +439,7 @@ info <- c(
           paste(R.version$major, R.version$minor, sep = "."),
           format(utils::packageVersion("mirrorflow")),
           paste(unique(res$torch_version), collapse = ", ")),
-  sprintf("machine: %s, %d cores, shared with other jobs: see load", 
+  sprintf("machine: %s, %d cores, shared with other jobs: see load",
           Sys.info()[["machine"]], parallel::detectCores()),
   sprintf("R BLAS: %s", paste(unique(res$blas), collapse = ", ")),
   sprintf("mapped into R: %s", loaded_blas()),
