@@ -74,10 +74,10 @@
 #'   `q_margins_relu` and `kkt_relu_plot`; the figures need ggplot2.
 #' @examples
 #' \donttest{
-#' ex <- experiment_horizons(n = 30, d = 10, width = 8,
+#' ex <- experiment_horizons(n = 20, d = 6, k = 2, width = 4,
 #'                           target_log_loss = -200,
-#'                           relu_target_log_loss = -50,
-#'                           cosh_max_steps = 2000)
+#'                           relu_target_log_loss = -30,
+#'                           cosh_max_steps = 400)
 #' ex$tables$linear_angles
 #' }
 #' @export
@@ -422,7 +422,7 @@ alignment_along <- function(fit, reference) {
 # Final angles, maps by reference gauges, with the closest reference and
 # the gauge the theory predicts for the limit ("limit").
 final_angle_table <- function(along, labels, own, limit_p, gauges, fits) {
-  last <- along[ave(along$log_time, along$map, along$reference,
+  last <- along[stats::ave(along$log_time, along$map, along$reference,
                     FUN = function(t) t == max(t)) == 1, ]
   out <- data.frame(map = labels, horizon = vapply(own, horizon_label, ""),
                     limit = vapply(limit_p, horizon_label, ""),
@@ -552,4 +552,4 @@ kkt_figure <- function(kk, labels, width) {
 }
 
 utils::globalVariables(c("stationarity", "log_time", "angle_deg", "map",
-                         "reference", "angle", "ratio", "gauge"))
+                         "reference", "angle", "ratio", "gauge", "network"))

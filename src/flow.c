@@ -719,14 +719,17 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
     if (accepted) {
       /* On data the network cannot separate the flow settles at a finite
        * minimiser: the state stops changing to rounding while the step
-       * grows. Twenty accepted steps in a row that leave every coordinate
-       * within 4 ulp of where it was end the run as converged. On
-       * separable data the state grows without bound and this cannot
+       * grows. Twenty accepted steps in a row that move no coordinate by
+       * more than 16 ulp of the largest one (rounding jitters small
+       * coordinates by more than their own ulp) end the run as converged.
+       * On separable data the state grows without bound and this cannot
        * hold for long. */
-      int moved = 0;
-      for (int i = 0; i < P && !moved; i++)
-        moved = fabs(ss[i] - state[i]) > 4 * DBL_EPSILON * fabs(state[i]);
-      unchanged = moved ? 0 : unchanged + 1;
+      double smax = 0, dmax = 0;
+      for (int i = 0; i < P; i++) {
+        smax = fmax(smax, fabs(state[i]));
+        dmax = fmax(dmax, fabs(ss[i] - state[i]));
+      }
+      unchanged = dmax <= 16 * DBL_EPSILON * smax ? unchanged + 1 : 0;
       memcpy(state, ss, sizeof(double) * P);
       memcpy(theta, sth, sizeof(double) * P);
       memcpy(g, kst, sizeof(double) * P);

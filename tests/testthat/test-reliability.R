@@ -99,8 +99,9 @@ test_that("repeated interrupted runs do not grow the process", {
 test_that("data a linear model cannot separate: one warning, no max margin", {
   xor <- simulate_xor(80, 2, sd = 0.2, seed = 5)
   warnings <- character(0)
+  set.seed(1)
   fit <- withCallingHandlers(
-    mirror_flow(xor, control = flow_control(max_steps = 300)),
+    mirror_flow(xor, control = flow_control(max_steps = 1000)),
     warning = function(w) {
       warnings <<- c(warnings, conditionMessage(w))
       invokeRestart("muffleWarning")
@@ -122,6 +123,7 @@ test_that("a run on data it cannot separate ends by itself, and fast", {
   # schedule, which accepts only steps that lower the loss, sees its step
   # collapse
   for (integ in c("adaptive", "loss_scaled")) {
+    set.seed(11)
     t <- system.time(fit <- suppressWarnings(
       mirror_flow(xor, integrator = integ)))[["elapsed"]]
     expect_equal(fit$stop_reason,
@@ -140,7 +142,14 @@ test_that("a run on data it cannot separate ends by itself, and fast", {
                          control = list(reltol = 1e-14))
     expect_equal(fit$log_loss, best$value, tolerance = 1e-8)
   }
+  # whatever the initial weights
+  reasons <- vapply(1:10, function(i) {
+    set.seed(i)
+    suppressWarnings(mirror_flow(xor))$stop_reason
+  }, "")
+  expect_true(all(reasons == "converged"))
   msgs <- character(0)
+  set.seed(12)
   withCallingHandlers(mirror_flow(xor), warning = function(w) {
     msgs <<- c(msgs, conditionMessage(w))
     invokeRestart("muffleWarning")
