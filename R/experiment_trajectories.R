@@ -75,21 +75,21 @@ experiment_trajectories <- function(scale = c("quick", "full"), n = NULL,
   runs <- do.call(rbind, lapply(fits, glance))
   runs$map <- labels
 
+  # From log time 0 on: before it the Q-margin is negative and of another
+  # size, and would flatten the part where the maps differ. Runs stopped
+  # before log time 0 (a target above the start) leave nothing to draw.
+  long <- do.call(rbind, lapply(seq_along(fits), function(i) {
+    tr <- trajectory(fits[[i]])
+    tr <- tr[tr$log_time >= 0, ]
+    data.frame(.x = rep(tr$log_time, 3),
+               map = factor(rep(labels[i], 3 * nrow(tr)), labels),
+               .panel = factor(rep(c("log-loss", "Q-margin",
+                                     "horizon norm Q"), each = nrow(tr)),
+                               c("log-loss", "Q-margin", "horizon norm Q")),
+               .y = c(tr$log_loss, tr$q_margin, tr$horizon))
+  }))
   fig <- NULL
-  if (requireNamespace("ggplot2", quietly = TRUE)) {
-    # From log time 0 on: before it the Q-margin is negative and of another
-    # size, and would flatten the part where the maps differ.
-    long <- do.call(rbind, lapply(seq_along(fits), function(i) {
-      tr <- trajectory(fits[[i]])
-      tr <- tr[tr$log_time >= 0, ]
-      data.frame(.x = tr$log_time, map = labels[i],
-                 .panel = rep(c("log-loss", "Q-margin", "horizon norm Q"),
-                              each = nrow(tr)),
-                 .y = c(tr$log_loss, tr$q_margin, tr$horizon))
-    }))
-    long$.panel <- factor(long$.panel,
-                          c("log-loss", "Q-margin", "horizon norm Q"))
-    long$map <- factor(long$map, labels)
+  if (nrow(long) && requireNamespace("ggplot2", quietly = TRUE)) {
     fig <- ggplot2::ggplot(long, ggplot2::aes(.x, .y, colour = map)) +
       ggplot2::geom_line(linewidth = 0.7) +
       ggplot2::facet_grid(.panel ~ ., scales = "free_y", switch = "y") +

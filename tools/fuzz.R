@@ -78,6 +78,40 @@ targets <- list(
   read_idx = list(fun = "read_idx", args = list(idx)),
   fashion_mnist = list(fun = "fashion_mnist",
                        args = list(tempdir(), "train", c(0, 6), 10)),
+  # the experiments at tiny settings (a second or two each when nothing
+  # is malformed); reproduce_paper() with the cheapest one
+  experiment_trajectories = list(
+    fun = "experiment_trajectories",
+    args = list("quick", 20, 3, 1, list(mirror_map("euclidean")), -5, 5, 1,
+                NULL)),
+  experiment_horizons = list(
+    fun = "experiment_horizons",
+    args = list(n = 20, d = 6, k = 2, width = 4, target_log_loss = -50,
+                relu_target_log_loss = -10, cosh_max_steps = 100,
+                time_limit = 5)),
+  experiment_rates = list(
+    fun = "experiment_rates",
+    args = list(n = 20, d = 5, k = 2, maps = list(mirror_map("euclidean")),
+                max_steps = 200, relu_width = 4,
+                relu_maps = list(mirror_map("euclidean")),
+                relu_steps = 100)),
+  experiment_sparsity = list(
+    fun = "experiment_sparsity",
+    args = list(maps = list(mirror_map("euclidean")), seeds = 1,
+                teacher_n = 20, teacher_d = 3, teacher_k = 1,
+                teacher_nets = "3", teacher_log_loss = 0, fashion_n = 10,
+                fashion_width = 3, R = 10)),
+  experiment_performance = list(
+    fun = "experiment_performance",
+    args = list(n = 20, d = 4, k = 2, width = 3, targets = c(-5, -10),
+                maps = list(mirror_map("euclidean")),
+                relu_maps = list(mirror_map("euclidean")),
+                max_steps = 300, md_steps = 50, demo_target = -50)),
+  reproduce_paper = list(
+    fun = "reproduce_paper",
+    args = list(file.path(tempdir(), "fuzz-out"), "quick", "trajectories",
+                TRUE, TRUE)),
+  paper_experiments = list(fun = "paper_experiments", args = list()),
   C_mf_sparsity = list(call = "C_mf_sparsity",
                        args = list(matrix(1, 2, 2), TRUE, 2L)),
   C_mf_map_apply = list(call = "C_mf_map_apply",
@@ -116,6 +150,7 @@ cases <- lapply(seq_len(n_calls), function(k) {
   tg <- targets[[sample(length(targets), 1)]]
   a <- tg$args
   for (r in seq_len(sample(1:2, 1))) {
+    if (!length(a)) break
     i <- sample(length(a), 1)
     a[i] <- list(bad_pool[[sample(length(bad_pool), 1)]])
   }
