@@ -256,19 +256,27 @@ static double shrink_factor(double err, double expo)
   return fmin(fac, 0.9);
 }
 
-size_t mf_flow_work(const mf_net *net)
+size_t mf_flow_work(const mf_net *net, int integrator)
 {
   size_t P = (size_t) net->nparam, n = (size_t) net->n;
-  size_t nj = (size_t) mf_flow_jacobian_rows(net);
   int nh = mf_net_balance(net, NULL, NULL, NULL, NULL, NULL);
+  /* g, the stages (7 for the adaptive pair, 1 otherwise), stage state and
+   * theta, D work; balance rows; layer norms */
+  int adaptive = integrator == MF_INT_ADAPTIVE;
+  size_t base = (4 + (adaptive ? 7 : 1)) * P + 4 * (size_t) nh +
+    (size_t) net->nlayers;
+  if (!adaptive) return base;
+  size_t nj = (size_t) mf_flow_jacobian_rows(net);
   int mw = mf_net_max_width(net);
-  /* g, 7 stages, stage state and theta, s5, theta5, dsum, D work, d theta
-   * / dz and its scratch; balance rows; layer norms; the Rosenbrock
-   * Jacobian: margin gradients, its Gram matrix and factor, a chunk of
-   * scaled rows, small vectors, back-propagation scratch, weights copy */
-  return 17 * P + 4 * (size_t) nh + (size_t) net->nlayers +
-    P * nj + 2 * nj * nj + (size_t) JAC_CHUNK * nj + 2 * nj +
-    2 * (size_t) (mw > net->widths[0] ? mw : net->widths[0]) * nj + n;
+  /* the adaptive pair's s5, theta5 and dsum, and the Rosenbrock Jacobian:
+   * d theta / dz and its scratch, margin gradients, its Gram matrix and
+   * factor, a chunk of scaled rows, small vectors, back-propagation
+   * scratch, weights copy. Mirror descent and the loss-scaled schedule
+   * need none of it, which for a wide net is most of the memory (a
+   * 784-1024-1024-1 net: P x nj = 15 million doubles). */
+  return base + 6 * P + P * nj + 2 * nj * nj + (size_t) JAC_CHUNK * nj +
+    2 * nj + 2 * (size_t) (mw > net->widths[0] ? mw : net->widths[0]) * nj +
+    n;
 }
 
 /* The Rosenbrock-W stage's Jacobian: d z'/d z = -C D with C the
@@ -429,17 +437,23 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
 {
   int P = net->nparam, L = net->nlayers;
   int nh = mf_net_balance(net, NULL, NULL, NULL, NULL, NULL);
-  double *g = work, *kst = g + P, *ss = kst + 7 * (size_t) P,
-    *sth = ss + P, *s5 = sth + P, *th5 = s5 + P, *dsum = th5 + P,
-    *dwork = dsum + P, *bal = dwork + P, *bscale = bal + 2 * nh,
-    *lnorm = bscale + 2 * nh;
+  /* laid out as mf_flow_work() counts it */
+  int adaptive = ctl->integrator == MF_INT_ADAPTIVE;
+  double *g = work, *kst = g + P,
+    *ss = kst + (adaptive ? 7 : 1) * (size_t) P, *sth = ss + P,
+    *dwork = sth + P, *bal = dwork + P, *bscale = bal + 2 * nh,
+    *lnorm = bscale + 2 * nh, *s5 = NULL, *th5 = NULL, *dsum = NULL;
   ctx_t c = {net, maps, P, L, nh, bal, bscale, dwork, lnorm};
   jac_t J;
-  {
+  memset(&J, 0, sizeof J);
+  if (adaptive) {
+    s5 = lnorm + L;
+    th5 = s5 + P;
+    dsum = th5 + P;
     int mw = mf_net_max_width(net);
     if (net->widths[0] > mw) mw = net->widths[0];
     size_t nj = (size_t) mf_flow_jacobian_rows(net);
-    double *p = lnorm + L;
+    double *p = dsum + P;
     J.nmax = (int) nj;
     J.ns = 0;
     J.idx = iwork;

@@ -213,9 +213,9 @@ typedef struct {
 
 /* Runs the flow from theta (overwritten with the final parameters; state
  * receives the final integration state). work must hold mf_flow_work()
- * doubles, iwork n ints. Returns a fault code: MF_OK when the run itself
+ * doubles (for ctl->integrator), iwork n ints. Returns a fault code: MF_OK when the run itself
  * went well, whatever made it stop. */
-size_t mf_flow_work(const mf_net *net);
+size_t mf_flow_work(const mf_net *net, int integrator);
 /* Largest number of points the Rosenbrock Jacobian keeps. */
 int mf_flow_jacobian_rows(const mf_net *net);
 int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
