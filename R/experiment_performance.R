@@ -252,10 +252,10 @@ performance_run <- function(ds, net, map, integrator, target, s, rtol,
                       max_steps = steps, target_log_loss = target,
                       time_limit = s$time_limit, checkpoints = checkpoints,
                       rtol = rtol)
-  set.seed(s$seed)
-  fit <- suppressWarnings(mirror_flow(ds, net = net, map = map,
-                                      integrator = integrator,
-                                      control = ctl, progress = FALSE))
+  # the initial weights from the seed, the session's RNG left as it was
+  fit <- with_seed(s$seed, suppressWarnings(
+    mirror_flow(ds, net = net, map = map, integrator = integrator,
+                control = ctl, progress = FALSE)))
   tr <- trajectory(fit)
   last <- tr[nrow(tr), ]
   list(reached = fit$stop_reason == "target_log_loss",
@@ -340,9 +340,9 @@ log_space_demo <- function(ds, net, net_name, integrator, s) {
   ctl <- flow_control(max_steps = 4 * s$max_steps, time_limit = s$time_limit,
                       target_log_loss = s$demo_target, checkpoints = 300,
                       keep_params = TRUE, rtol = s$rtol)
-  set.seed(s$seed)
-  fit <- suppressWarnings(mirror_flow(ds, net = net, integrator = integrator,
-                                      control = ctl, progress = FALSE))
+  fit <- with_seed(s$seed, suppressWarnings(
+    mirror_flow(ds, net = net, integrator = integrator, control = ctl,
+                progress = FALSE)))
   snaps <- snapshots(fit)
   tr <- trajectory(fit)
   # Scaled so that the norm itself cannot underflow: a zero here means

@@ -213,8 +213,8 @@ rates_run <- function(data, net, map, steps, seed, fit_share, reference,
   ctl <- flow_control(target_log_loss = -Inf, max_steps = steps,
                       checkpoints = min(steps + 1, 1e6), rtol = rtol,
                       atol = rtol * 1e-4)
-  set.seed(seed)
-  fit <- withCallingHandlers(
+  # the initial weights from the seed, the session's RNG left as it was
+  fit <- with_seed(seed, withCallingHandlers(
     mirror_flow(data, net = net, map = map, init_scale = rates_init_scale,
                 progress = FALSE, control = ctl),
     # a step limit is the plan here, not a shortfall; a stall is reported
@@ -222,7 +222,7 @@ rates_run <- function(data, net, map, steps, seed, fit_share, reference,
     warning = function(w) {
       if (grepl("step limit|stalled", conditionMessage(w)))
         invokeRestart("muffleWarning")
-    })
+    }))
   tr <- fit$trajectory
   end <- tr$log_time[nrow(tr)]
   window <- c(fit_share * end, end)
