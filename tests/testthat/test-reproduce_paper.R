@@ -158,3 +158,13 @@ test_that("experiment_trajectories() reports what its fits say", {
   expect_equal(ex2$tables$runs$elapsed, ex$tables$runs$elapsed)
   expect_equal(length(list.files(dir)), 2)
 })
+
+test_that("an experiment leaves the session's random numbers alone", {
+  set.seed(3)
+  a <- stats::runif(2)
+  set.seed(3)
+  experiment_trajectories(n = 30, d = 4, k = 1,
+                          maps = list(mirror_map("euclidean")),
+                          target_log_loss = -10)
+  expect_identical(stats::runif(2), a)
+})
