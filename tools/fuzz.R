@@ -159,6 +159,11 @@ cases <- lapply(seq_len(n_calls), function(k) {
 
 progress <- tempfile()
 run_from <- function(start, cases, progress) {
+  # calls that write files (reproduce_paper(), a cache) given a malformed
+  # path such as "a" write here, not into the caller's directory
+  wd <- tempfile("fuzz-wd-")
+  dir.create(wd)
+  setwd(wd)
   library(mirrorflow)
   ns <- asNamespace("mirrorflow")
   out <- character(0)
