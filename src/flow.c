@@ -477,23 +477,24 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
   }
   /* Limitation: late cosh runs stall (log-loss -95 at tau = e^313 on the
    * built-in data, linear model). The cause is not the double range: with
-   * h and tau carried by their logs (branch wip-cosh-log-step) the run
-   * stalls at the same step. At that point the small coordinates (|theta|
-   * 2 to 25, d theta / d z = 1 / cosh near 1) still have normalised
-   * gradients of 0.1 to 0.5 while h ~ tau ~ e^300, so they are far from
-   * the quasi-equilibrium g_S = 0 the Rosenbrock W-stage drives them to;
-   * as h -> 0 its Newton-like correction (gamma C D)^-1 F on them does not
-   * vanish, and it raises the log-loss from -95 to -60, so every step is
-   * rejected until h < 1e-15 tau. Cutting h back to 1 after five
- * rejections in a row (tried, not kept) lets the small coordinates relax
- * and the run go on, but the same failure returns every ~35 units of
- * log tau (~950 steps for 11 units of log-loss), far too slow for
- * log-loss -10000. What would lift it: treating the late
-   * cosh flow as the stiff DAE it is (solve g_S = 0 for the coordinates
-   * with h D C >> 1 by a damped Newton iteration, integrate the rest
-   * explicitly), or an exact-Hessian W with a line search on the loss;
-   * and carrying log h and log tau (the branch) once that works, since
-   * a cosh run to log-loss -10000 needs tau ~ e^10000. */
+   * h and tau carried by their logs (branch wip-cosh-log-step, commit
+   * 33b80ee) the run stalls at the same step. At that point the small
+   * coordinates (|theta| 2 to 25, d theta / d z = 1 / cosh theta from 0.3
+   * down to 1e-11, against h ~ tau ~ e^300) still have normalised
+   * gradients of 0.1 to 0.5, so they are far from the quasi-equilibrium
+   * g_S = 0 the Rosenbrock W-stage drives them to; as h -> 0 its
+   * Newton-like correction (gamma C D)^-1 F on them does not vanish, and
+   * it raises the log-loss from -95 to -60, so every step is rejected
+   * until h < 1e-15 tau. Cutting h back to 1 after five rejections in a
+   * row (tried, not kept) lets the small coordinates relax and the run go
+   * on, but the same failure returns every ~35 units of log tau (~950
+   * steps for 11 units of log-loss), far too slow for log-loss -10000.
+   * What would lift it: treating the late cosh flow as the stiff DAE it
+   * is (solve g_S = 0 for the coordinates with h D C >> 1 by a damped
+   * Newton iteration, integrate the rest explicitly), or an exact-Hessian
+   * W with a line search on the loss; and carrying log h and log tau (the
+   * branch) once that works, since a cosh run to log-loss -10000 needs
+   * tau ~ e^10000. */
   double lscale[MF_MAX_LAYERS];
   int jac_valid = 0;
   const double ros_gamma = 1 + 1 / M_SQRT2;
