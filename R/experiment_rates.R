@@ -478,7 +478,8 @@ rates_figure <- function(rates, keys) {
   corr <- pick("loss", "log t", "loss: exponent of log t in t Loss")
   corr <- corr[paste(corr$model, corr$map) %in% one_over_t, , drop = FALSE]
   show <- rbind(pick("margin_gap", "log t", "Q-margin gap: exponent of log t"),
-                pick("horizon_norm", "log t", "horizon norm: exponent of log t"),
+                pick("horizon_norm", "log t",
+                     "horizon norm: exponent of log t"),
                 pick("loss", "t", "loss: exponent of t"), corr)
   show$what <- factor(show$what, levels = unique(show$what))
   show$map <- factor(show$map, levels = keys)
@@ -497,7 +498,8 @@ rates_figure <- function(rates, keys) {
                         labeller = ggplot2::label_wrap_gen(22)) +
     map_scales(keys, keys, linetype = FALSE) +
     ggplot2::labs(x = NULL,
-                  y = "exponent (points: fitted, +- 2 s.e.; crosses: predicted)") +
+                  y = paste("exponent (points: fitted, +- 2 s.e.;",
+                            "crosses: predicted)")) +
     paper_theme() +
     ggplot2::theme(legend.position = "none",
                    axis.text.x = ggplot2::element_text(angle = 35,

@@ -343,7 +343,8 @@ write_index <- function(out, files, titles, seconds, scale,
         md <- c(md, sprintf("- [%s](%s): %s", basename(f$file[i]), f$file[i],
                             f$caption[i]))
         html <- c(html, sprintf(
-          "<figure><img src=\"%s\" alt=\"%s\"><figcaption>%s</figcaption></figure>",
+          paste0("<figure><img src=\"%s\" alt=\"%s\">",
+                 "<figcaption>%s</figcaption></figure>"),
           f$file[i], html_escape(f$caption[i]), html_escape(f$caption[i])))
       } else {
         md <- c(md, sprintf("- [%s](%s) (table): %s", basename(f$file[i]),

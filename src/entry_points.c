@@ -426,7 +426,8 @@ SEXP mf_flow(SEXP xt, SEXP yb, SEXP yc, SEXP netspec, SEXP widths, SEXP maps,
   res.balance0 = (double *) R_alloc(nh > 0 ? nh : 1, sizeof(double));
   res.balance_scale0 = (double *) R_alloc(nh > 0 ? nh : 1, sizeof(double));
   res.step_size = ctl.eta;
-  double *work = (double *) R_alloc(mf_flow_work(&net, ctl.integrator), sizeof(double));
+  double *work = (double *) R_alloc(mf_flow_work(&net, ctl.integrator),
+                                    sizeof(double));
   int *iwork = (int *) R_alloc(net.n, sizeof(int));
 
   SEXP theta = PROTECT(allocVector(REALSXP, P)); np++;

@@ -213,8 +213,8 @@ typedef struct {
 
 /* Runs the flow from theta (overwritten with the final parameters; state
  * receives the final integration state). work must hold mf_flow_work()
- * doubles (for ctl->integrator), iwork n ints. Returns a fault code: MF_OK when the run itself
- * went well, whatever made it stop. */
+ * doubles (for ctl->integrator), iwork n ints. Returns a fault code:
+ * MF_OK when the run itself went well, whatever made it stop. */
 size_t mf_flow_work(const mf_net *net, int integrator);
 /* Largest number of points the Rosenbrock Jacobian keeps. */
 int mf_flow_jacobian_rows(const mf_net *net);

@@ -116,7 +116,8 @@ test_that("reproduce_paper() and the experiment checks name the argument", {
   expect_error(experiment_trajectories(n = -1), "'n'")
   expect_error(experiment_trajectories(k = 50, d = 5), "'k'")
   expect_error(experiment_trajectories(maps = list("cosh")), "'maps'")
-  expect_error(experiment_trajectories(target_log_loss = NA), "'target_log_loss'")
+  expect_error(experiment_trajectories(target_log_loss = NA),
+               "'target_log_loss'")
   expect_true(all(vapply(paper_experiments(), is.function, TRUE)))
   expect_equal(names(paper_experiments()),
                c("trajectories", "horizons", "rates", "sparsity",
