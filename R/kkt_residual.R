@@ -66,7 +66,6 @@ kkt_residual <- function(fit, along = c("final", "trajectory"),
   pk <- rep(pl, dims)
   lab <- encode_labels(fit$y, net, nrow(fit$x))
   spec <- net_spec(net, fit$loss)
-  xt <- t(fit$x)
   states <- if (along == "final") list(fit$weights) else snapshots(fit)
   tr <- fit$trajectory
   rows <- if (along == "final") nrow(tr) else seq_len(nrow(tr))
@@ -74,7 +73,7 @@ kkt_residual <- function(fit, along = c("final", "trajectory"),
     base <- data.frame(step = tr$step[rows[k]], log_time = tr$log_time[rows[k]])
     theta <- unlist(lapply(w, as.double), use.names = FALSE)
     sep <- tryCatch(
-      .Call(C_mf_margin_grads, xt, lab$yb, lab$yc, spec, net$widths, theta,
+      .Call(C_mf_margin_grads, fit$x, lab$yb, lab$yc, spec, net$widths, theta,
             active_tol),
       error = function(e) {
         msg <- conditionMessage(e)

@@ -129,7 +129,7 @@ predict.mirror_flow <- function(object, newdata = NULL,
   type <- match_choice(type, c("score", "class"), "type")
   x <- input_matrix(object, newdata, "newdata")
   theta <- unlist(lapply(object$weights, as.double), use.names = FALSE)
-  s <- .Call(C_mf_net_predict, t(x), net_spec(object$net, object$loss),
+  s <- .Call(C_mf_net_predict, x, net_spec(object$net, object$loss),
              object$net$widths, theta)
   if (object$net$nout == 1) {
     s <- as.vector(s)

@@ -154,13 +154,12 @@ mirror_flow.default <- function(x, y, net = NULL,
   progress <- check_flag(progress, "progress")
   maps <- layer_maps(map, net)
   lab <- encode_labels(y, net, nrow(x))
-  theta0 <- if (is.null(init)) {
-    flatten_init(net, init_weights(net, init_scale))
-  } else flatten_init(net, init)
+  if (is.null(init)) init <- init_weights(net, init_scale)
+  theta0 <- flatten_init(net, init)
 
   code <- vapply(maps, function(m) m$code, numeric(5))
   custom <- lapply(maps, function(m) m$fun)
-  r <- .Call(C_mf_flow, t(x), lab$yb, lab$yc, net_spec(net, loss),
+  r <- .Call(C_mf_flow, x, lab$yb, lab$yc, net_spec(net, loss),
              net$widths, code, custom, theta0,
              control_vector(control, integrator), progress)
 
@@ -171,7 +170,7 @@ mirror_flow.default <- function(x, y, net = NULL,
   fit <- structure(list(
     call = match.call(), net = net, maps = maps, loss = loss,
     integrator = integrator, control = control,
-    weights = unflatten(net, r$theta), init = unflatten(net, theta0),
+    weights = unflatten(net, r$theta), init = init_blocks(net, init),
     state = r$state, trajectory = traj, snapshots = snaps,
     stop_reason = stop_reasons[r$stop + 1], steps = r$steps,
     grad_evals = r$evals, rejected = r$rejected, log_time = r$log_time,

@@ -124,8 +124,8 @@ unflatten <- function(net, theta) {
   for (l in seq_along(dims)) {
     len <- prod(dims[[l]])
     v <- theta[pos + seq_len(len)]
-    out[[l]] <- if (length(dims[[l]]) == 2) matrix(v, dims[[l]][1],
-                                                   dims[[l]][2]) else v
+    if (length(dims[[l]]) == 2) dim(v) <- dims[[l]]   # no second copy
+    out[[l]] <- v
     pos <- pos + len
   }
   names(out) <- block_names(net)
@@ -149,10 +149,32 @@ flatten_init <- function(net, init, arg = "init") {
                    else sprintf("a numeric vector of length %d", want),
                    if (is.numeric(b)) paste(got, collapse = " x ")
                    else describe(b)), call. = FALSE)
-    if (any(!is.finite(b)))
+    # range() rather than is.finite(b): no logical copy of a large block
+    if (!all(is.finite(suppressWarnings(range(b)))))
       stop(sprintf("'%s' element %d must be finite", arg, l), call. = FALSE)
   }
-  unlist(lapply(init, as.double), use.names = FALSE)
+  # unlist() of double matrices copies once; as.double() on each first
+  # would copy every block twice
+  theta <- unlist(init, use.names = FALSE)
+  if (!is.double(theta)) theta <- as.double(theta)
+  theta
+}
+
+# The blocks of a checked init list as unflatten() would give them, but
+# sharing the caller's memory wherever a block is already a plain double
+# array of the right shape (a wide net's weights are then not copied).
+init_blocks <- function(net, init) {
+  dims <- block_dims(net)
+  out <- vector("list", length(dims))
+  for (l in seq_along(dims)) {
+    b <- init[[l]]
+    if (!is.double(b)) storage.mode(b) <- "double"
+    want <- if (length(dims[[l]]) == 2) list(dim = as.integer(dims[[l]]))
+    if (!identical(attributes(b), want)) attributes(b) <- want
+    out[[l]] <- b
+  }
+  names(out) <- block_names(net)
+  out
 }
 
 #' Initial weights
@@ -259,8 +281,8 @@ network_loss <- function(net, x, y, weights,
                  ncol(x), net$widths[1]), call. = FALSE)
   lab <- encode_labels(y, net, nrow(x))
   theta <- flatten_init(net, weights, "weights")
-  r <- .Call(C_mf_net_evaluate, t(x), lab$yb, lab$yc, net_spec(net, loss),
-             net$widths, theta)
+  r <- .Call(C_mf_net_evaluate, x, lab$yb, lab$yc, net_spec(net, loss),
+             net$widths, theta, TRUE)
   list(log_loss = r$log_loss, gradient = unflatten(net, r$gradient),
        margins = r$margins, scores = t(r$scores))
 }

@@ -58,13 +58,13 @@ check_data_matrix <- function(x, arg) {
   if (nrow(x) == 0 || ncol(x) == 0)
     stop(sprintf("'%s' must have at least one row and one column", arg),
          call. = FALSE)
-  bad <- !is.finite(x)
-  if (any(bad)) {
-    w <- which(bad, arr.ind = TRUE)[1, ]
+  # range() first: no logical matrix the size of x unless something is bad
+  if (!all(is.finite(suppressWarnings(range(x))))) {
+    w <- which(!is.finite(x), arr.ind = TRUE)[1, ]
     stop(sprintf("'%s' must be finite; found %s at row %d, column %d", arg,
                  format(x[w[1], w[2]]), w[1], w[2]), call. = FALSE)
   }
-  storage.mode(x) <- "double"
+  if (!is.double(x)) storage.mode(x) <- "double"
   x
 }
 

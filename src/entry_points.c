@@ -217,28 +217,34 @@ static void parse_net(SEXP netspec, SEXP widths, mf_net *net)
   net->nout = want;
 }
 
-/* Attaches training data (xt is d x n) and the workspace. */
-static void attach_data(mf_net *net, SEXP xt, SEXP yb, SEXP yc)
+/* The number of rows of x, the inputs as R stores an n x d matrix: a
+ * matrix must have d columns, a plain vector a multiple of d entries. */
+static R_xlen_t data_rows(SEXP x, R_xlen_t d, int allow_empty)
 {
-  const double *x = real_arg(xt, "xt", -1);
+  real_arg(x, "x", -1);
+  SEXP dim = getAttrib(x, R_DimSymbol);
+  if (dim != R_NilValue &&
+      (XLENGTH(dim) != 2 || INTEGER(dim)[1] != d))
+    error("'x' must be a matrix with %lld columns", (long long) d);
+  if ((!allow_empty && XLENGTH(x) == 0) || XLENGTH(x) % d != 0)
+    error("'x' must hold a %snumber of rows of length %lld",
+          allow_empty ? "" : "positive ", (long long) d);
+  return XLENGTH(x) / d;
+}
+
+/* Attaches training data (x is n x d, used where it lies) and the
+ * workspace; inplace lets the backward pass overwrite the activations. */
+static void attach_data(mf_net *net, SEXP x, SEXP yb, SEXP yc, int inplace)
+{
   R_xlen_t d = net->widths[0];
-  if (XLENGTH(xt) == 0 || XLENGTH(xt) % d != 0)
-    error("'xt' must hold a positive number of columns of length %lld",
-          (long long) d);
-  R_xlen_t n = XLENGTH(xt) / d;
-  if (n > INT_MAX / 4) error("'xt' has too many columns");
+  R_xlen_t n = data_rows(x, d, 0);
+  if (n > INT_MAX / 4) error("'x' has too many rows");
   if ((double) n * net->nout > (double) INT_MAX / 4 ||
       (double) n * d > 1e12)
-    error("'xt' is too large");
+    error("'x' is too large");
   net->n = (int) n;
-  net->xt = x;
-  if (net->type == MF_NET_DENSE) {
-    /* the inputs by rows too, once per call, for the first-layer gradient */
-    double *xr = (double *) R_alloc((size_t) n * d, sizeof(double));
-    for (R_xlen_t i = 0; i < n; i++)
-      for (R_xlen_t j = 0; j < d; j++) xr[i + j * n] = x[j + i * d];
-    net->x = xr;
-  }
+  net->x = REAL(x);
+  net->inplace = inplace;
   /* the labels of the other kind must be empty, so that a call cannot pass
    * the wrong one unnoticed */
   if (net->nout == 1) {
@@ -261,12 +267,17 @@ static void attach_data(mf_net *net, SEXP xt, SEXP yb, SEXP yc)
   mf_net_attach(net, dw, iw);
 }
 
-SEXP mf_net_evaluate(SEXP xt, SEXP yb, SEXP yc, SEXP netspec, SEXP widths,
-                     SEXP theta)
+SEXP mf_net_evaluate(SEXP x, SEXP yb, SEXP yc, SEXP netspec, SEXP widths,
+                     SEXP theta, SEXP inplace)
 {
   mf_net net;
   parse_net(netspec, widths, &net);
-  attach_data(&net, xt, yb, yc);
+  if (TYPEOF(inplace) != LGLSXP || XLENGTH(inplace) != 1 ||
+      LOGICAL(inplace)[0] == NA_LOGICAL)
+    error("'inplace' must be TRUE or FALSE");
+  /* both back-propagations, the one of mirror descent and the one the
+   * adaptive integrator uses, are reachable from here for the tests */
+  attach_data(&net, x, yb, yc, LOGICAL(inplace)[0]);
   const double *th = real_arg(theta, "theta", net.nparam);
   int np = 0;
   SEXP g = PROTECT(allocVector(REALSXP, net.nparam)); np++;
@@ -286,17 +297,15 @@ SEXP mf_net_evaluate(SEXP xt, SEXP yb, SEXP yc, SEXP netspec, SEXP widths,
   return out;
 }
 
-SEXP mf_net_predict(SEXP xt, SEXP netspec, SEXP widths, SEXP theta)
+SEXP mf_net_predict(SEXP xs, SEXP netspec, SEXP widths, SEXP theta)
 {
   mf_net net;
   parse_net(netspec, widths, &net);
-  const double *x = real_arg(xt, "xt", -1);
   R_xlen_t d = net.widths[0];
-  if (XLENGTH(xt) % d != 0)
-    error("'xt' must hold columns of length %lld", (long long) d);
-  R_xlen_t n = XLENGTH(xt) / d;
+  R_xlen_t n = data_rows(xs, d, 1);
+  const double *x = REAL(xs);
   if (n > INT_MAX / 4 || (double) n * net.nout > (double) INT_MAX)
-    error("'xt' has too many columns");
+    error("'x' has too many rows");
   const double *th = real_arg(theta, "theta", net.nparam);
   int mw = mf_net_max_width(&net);
   size_t ns = net.type == MF_NET_DIAGONAL ? (size_t) d :
@@ -367,16 +376,18 @@ static int poll_r(void *ctx, double fraction)
   return !R_ToplevelExec(check_interrupt, NULL);
 }
 
-SEXP mf_flow(SEXP xt, SEXP yb, SEXP yc, SEXP netspec, SEXP widths, SEXP maps,
+SEXP mf_flow(SEXP x, SEXP yb, SEXP yc, SEXP netspec, SEXP widths, SEXP maps,
              SEXP custom, SEXP theta0, SEXP control, SEXP progress)
 {
   int np = 0;
   mf_net net;
   parse_net(netspec, widths, &net);
   mf_map *m = parse_maps(maps, custom, net.nlayers);
-  attach_data(&net, xt, yb, yc);
-  const double *th0 = real_arg(theta0, "theta", net.nparam);
   const double *cv = real_arg(control, "control", 13);
+  /* the adaptive integrator's Jacobian reads the activations after a
+   * gradient evaluation; the other two integrators never do */
+  attach_data(&net, x, yb, yc, cv[0] != MF_INT_ADAPTIVE);
+  const double *th0 = real_arg(theta0, "theta", net.nparam);
   if (TYPEOF(progress) != LGLSXP || XLENGTH(progress) != 1)
     error("'progress' must be TRUE or FALSE");
 
@@ -483,13 +494,13 @@ SEXP mf_flow(SEXP xt, SEXP yb, SEXP yc, SEXP netspec, SEXP widths, SEXP maps,
 
 /* Margins of all points and, for the near-active ones (q_i at most
  * (1 + rel_tol) q_min), their margin gradients, from one forward pass. */
-SEXP mf_margin_grads(SEXP xt, SEXP yb, SEXP yc, SEXP netspec, SEXP widths,
+SEXP mf_margin_grads(SEXP x, SEXP yb, SEXP yc, SEXP netspec, SEXP widths,
                      SEXP theta, SEXP rel_tol)
 {
   int np = 0;
   mf_net net;
   parse_net(netspec, widths, &net);
-  attach_data(&net, xt, yb, yc);
+  attach_data(&net, x, yb, yc, 1);
   const double *th = real_arg(theta, "theta", net.nparam);
   const double *tol = real_arg(rel_tol, "rel_tol", 1);
   if (!(*tol >= 0 && isfinite(*tol)))

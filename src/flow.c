@@ -261,10 +261,12 @@ size_t mf_flow_work(const mf_net *net, int integrator)
   size_t P = (size_t) net->nparam, n = (size_t) net->n;
   int nh = mf_net_balance(net, NULL, NULL, NULL, NULL, NULL);
   /* g, the stages (7 for the adaptive pair, 1 otherwise), stage state and
-   * theta, D work; balance rows; layer norms */
+   * theta, D work (the adaptive pair's own; the stage otherwise); balance
+   * rows; layer norms */
   int adaptive = integrator == MF_INT_ADAPTIVE;
-  size_t base = (4 + (adaptive ? 7 : 1)) * P + 4 * (size_t) nh +
+  size_t base = (3 + (adaptive ? 8 : 1)) * P + 4 * (size_t) nh +
     (size_t) net->nlayers;
+  if (integrator == MF_INT_MD) base -= P;   /* no stage: g takes it */
   if (!adaptive) return base;
   size_t nj = (size_t) mf_flow_jacobian_rows(net);
   int mw = mf_net_max_width(net);
@@ -439,10 +441,20 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
   int nh = mf_net_balance(net, NULL, NULL, NULL, NULL, NULL);
   /* laid out as mf_flow_work() counts it */
   int adaptive = ctl->integrator == MF_INT_ADAPTIVE;
+  int md = ctl->integrator == MF_INT_MD;
   double *g = work, *kst = g + P,
-    *ss = kst + (adaptive ? 7 : 1) * (size_t) P, *sth = ss + P,
-    *dwork = sth + P, *bal = dwork + P, *bscale = bal + 2 * nh,
-    *lnorm = bscale + 2 * nh, *s5 = NULL, *th5 = NULL, *dsum = NULL;
+    *ss = kst + (adaptive ? 7 : md ? 0 : 1) * (size_t) P, *sth = ss + P,
+    *dwork = sth + P, *bal = dwork + (adaptive ? P : 0),
+    *bscale = bal + 2 * nh, *lnorm = bscale + 2 * nh, *s5 = NULL,
+    *th5 = NULL, *dsum = NULL;
+  /* Mirror descent and the loss-scaled schedule: the balance's map
+   * derivatives go to the stage state buffer, free whenever a balance is
+   * taken (at the start, before any step, and at checkpoints, after the
+   * accepted state has been copied out). Mirror descent also evaluates
+   * the new gradient straight into g: it never steps again from the old
+   * one, and a step that fails ends the run, whose close re-evaluates g. */
+  if (!adaptive) dwork = ss;
+  if (md) kst = g;
   ctx_t c = {net, maps, P, L, nh, bal, bscale, dwork, lnorm};
   jac_t J;
   memset(&J, 0, sizeof J);
@@ -747,7 +759,7 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
       unchanged = dmax <= 16 * DBL_EPSILON * smax ? unchanged + 1 : 0;
       memcpy(state, ss, sizeof(double) * P);
       memcpy(theta, sth, sizeof(double) * P);
-      memcpy(g, kst, sizeof(double) * P);
+      if (kst != g) memcpy(g, kst, sizeof(double) * P);
       logL = newL;
       res->steps++;
       res->tau += dtau;

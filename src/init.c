@@ -13,7 +13,7 @@ static const R_CallMethodDef call_methods[] = {
   CALLDEF(mf_map_apply, 4),
   CALLDEF(mf_gauge_vec, 2),
   CALLDEF(mf_gauge_blocks, 3),
-  CALLDEF(mf_net_evaluate, 6),
+  CALLDEF(mf_net_evaluate, 7),
   CALLDEF(mf_net_predict, 4),
   CALLDEF(mf_net_balances, 5),
   CALLDEF(mf_net_horizons, 4),

@@ -92,8 +92,7 @@ typedef struct {
   double slope;    /* leaky ReLU slope */
   int n;           /* training points */
   int nout;        /* output width K (1 = binary) */
-  const double *xt; /* d x n, the inputs as columns */
-  const double *x;  /* n x d, the same inputs as rows (first-layer gradient) */
+  const double *x;  /* n x d, the inputs as rows, as R stores a matrix */
   const double *yb; /* binary labels +-1, length n (binary nets) */
   const int *yc;   /* class index 0..K-1, length n (multiclass nets) */
   int loss;
@@ -101,33 +100,42 @@ typedef struct {
   int nparam;
   int *offset;     /* nlayers + 1 offsets into theta */
   /* workspace, allocated once per run */
-  double *act;     /* pre-activations of every layer, sum_l m_l * n */
+  int inplace;     /* back-propagate over hid, which backward then spoils */
+  double *act;     /* the scores, nout * n */
   double *hid;     /* post-activations of hidden layers, sum_{l<L} m_l * n */
-  double *delta;   /* back-propagated errors, max_l m_l * n, twice */
+  double *delta;   /* back-propagated errors: in place, nout * n and a
+                    * block of max width * MF_BP_BLOCK; else two buffers of
+                    * max width * n */
+  double *tscr;    /* transposed blocks for the products (see network.c) */
   double *q;       /* margins, n */
   double *w;       /* normalised loss weights, n */
   int *rival;      /* multiclass: index of the strongest wrong class */
 } mf_net;
 
-/* Sizes the workspace needs, in doubles and ints. */
+/* Columns (points) per block when deltas are back-propagated in place. */
+#define MF_BP_BLOCK 256
+
+/* Sizes the workspace needs, in doubles and ints; net->inplace chosen. */
 size_t mf_net_work_doubles(const mf_net *net);
 void mf_net_attach(mf_net *net, double *dwork, int *iwork);
 
 /* Forward pass and margins. */
 void mf_net_forward(mf_net *net, const double *theta);
-/* Scores of new inputs (xt is d x n_new), written to out (nout x n_new). */
-void mf_net_scores(const mf_net *net, const double *theta, const double *xt,
+/* Scores of new inputs (x is n_new x d), written to out (nout x n_new). */
+void mf_net_scores(const mf_net *net, const double *theta, const double *x,
                    int nnew, double *act_scratch, double *out);
 /* log Loss and the normalised weights w_i = -l'(q_i) / Loss, from net->q. */
 double mf_loss_weights(mf_net *net);
-/* Normalised gradient g = grad Loss / Loss, after forward + loss_weights. */
+/* Normalised gradient g = grad Loss / Loss, after forward + loss_weights.
+ * With net->inplace the hidden activations are overwritten by deltas. */
 void mf_net_backward(mf_net *net, const double *theta, double *g);
 /* All three: returns log Loss. */
 double mf_net_eval(mf_net *net, const double *theta, double *g);
 
 /* Margin gradients grad q_i at theta for the ns points in idx, written as
  * the columns of A (nparam x ns). Uses the forward state of the last
- * mf_net_forward() at the same theta; dwork holds 2 * max width * ns. */
+ * mf_net_forward() at the same theta (not spoilt by an in-place
+ * backward since); dwork holds 2 * max width * ns. */
 void mf_net_sample_grads(const mf_net *net, const double *theta,
                          const int *idx, int ns, double *A, double *dwork);
 

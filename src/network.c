@@ -21,6 +21,51 @@ int mf_net_max_width(const mf_net *net)
   return mx;
 }
 
+/* The products run as "N", "N" dgemm calls only: an unblocked (reference)
+ * BLAS runs A B^T and A^T B 1.5 to 2 times slower than A B at these sizes,
+ * because it walks B^T, or A^T, across its leading dimension. The
+ * transposed operands are formed in tscr: a block of MF_BP_BLOCK inputs or
+ * hidden columns at a time, and W_l^T of one layer l >= 2. The copies cost
+ * O(size) against the products' O(size x width), and a packing BLAS such
+ * as OpenBLAS loses nothing by them. This is the offset of the W_l^T
+ * copy in tscr, after the block of transposed columns. */
+static size_t tscr_wt(const mf_net *net)
+{
+  size_t nb = (size_t) (net->n < MF_BP_BLOCK ? net->n : MF_BP_BLOCK);
+  size_t mx = (size_t) net->widths[0];
+  for (int l = 1; l <= net->nlayers; l++)
+    if ((size_t) net->widths[l] > mx) mx = (size_t) net->widths[l];
+  return nb * mx;
+}
+
+static size_t tscr_doubles(const mf_net *net)
+{
+  if (net->type == MF_NET_DIAGONAL) return 0;
+  size_t wt = 0;
+  for (int l = 2; l <= net->nlayers; l++) {
+    size_t sz = (size_t) net->widths[l] * net->widths[l - 1];
+    if (sz > wt) wt = sz;
+  }
+  return tscr_wt(net) + wt;
+}
+
+/* dst (cols x rows, leading dimension ldd) = the transpose of src
+ * (rows x cols, leading dimension lds), in tiles that stay in cache. */
+static void transpose(const double *src, int lds, int rows, int cols,
+                      double *dst, int ldd)
+{
+  const int T = 32;
+  for (int c0 = 0; c0 < cols; c0 += T) {
+    int c1 = c0 + T < cols ? c0 + T : cols;
+    for (int r0 = 0; r0 < rows; r0 += T) {
+      int r1 = r0 + T < rows ? r0 + T : rows;
+      for (int c = c0; c < c1; c++)
+        for (int r = r0; r < r1; r++)
+          dst[c + (size_t) r * ldd] = src[r + (size_t) c * lds];
+    }
+  }
+}
+
 size_t mf_net_work_doubles(const mf_net *net)
 {
   size_t n = (size_t) net->n;
@@ -28,10 +73,12 @@ size_t mf_net_work_doubles(const mf_net *net)
     size_t d = (size_t) net->widths[0];
     return n + 2 * d + n + 2 * n;   /* out, w-vector and c, delta, q and w */
   }
-  size_t hid = 0;
+  size_t hid = 0, mw = (size_t) mf_net_max_width(net);
   for (int l = 1; l < net->nlayers; l++) hid += (size_t) net->widths[l] * n;
-  return (size_t) net->nout * n + hid + 2 * (size_t) mf_net_max_width(net) * n +
-    2 * n;
+  size_t delta = net->inplace ?
+    (size_t) net->nout * n + mw * (n < MF_BP_BLOCK ? n : MF_BP_BLOCK) :
+    2 * mw * n;
+  return (size_t) net->nout * n + hid + delta + tscr_doubles(net) + 2 * n;
 }
 
 void mf_net_attach(mf_net *net, double *dwork, int *iwork)
@@ -46,10 +93,15 @@ void mf_net_attach(mf_net *net, double *dwork, int *iwork)
     net->delta = p;
     p += n;
   } else {
+    size_t mw = (size_t) mf_net_max_width(net);
     for (int l = 1; l < net->nlayers; l++) p += (size_t) net->widths[l] * n;
     net->delta = p;
-    p += 2 * (size_t) mf_net_max_width(net) * n;
+    p += net->inplace ?
+      (size_t) net->nout * n + mw * (n < MF_BP_BLOCK ? n : MF_BP_BLOCK) :
+      2 * mw * n;
   }
+  net->tscr = p;
+  p += tscr_doubles(net);
   net->q = p;
   p += n;
   net->w = p;
@@ -83,14 +135,15 @@ static void activation_slope(const mf_net *net, const double *h, double *d,
   }
 }
 
-/* out (nout x nnew) = network scores of the columns of xt; hidden layers go
- * through scratch, which holds two buffers of max width x nnew. */
+/* out (nout x nnew) = network scores of the rows of x (nnew x d, leading
+ * dimension nnew); hidden layers go to hid_store, or through scratch,
+ * which then holds two buffers of max width x nnew. */
 static void forward_dense(const mf_net *net, const double *theta,
-                          const double *xt, int nnew, double *hid_store,
-                          double *scratch, double *out)
+                          const double *x, int nnew, double *hid_store,
+                          double *scratch, double *tscr, double *out)
 {
   const double one = 1, zero = 0;
-  const double *in = xt;
+  const double *in = x;
   int mw = mf_net_max_width(net);
   for (int l = 1; l <= net->nlayers; l++) {
     int mo = net->widths[l], mi = net->widths[l - 1];
@@ -101,23 +154,36 @@ static void forward_dense(const mf_net *net, const double *theta,
       dst = hid_store;
       hid_store += (size_t) mo * nnew;
     } else dst = scratch + (size_t) ((l - 1) % 2) * mw * nnew;
-    F77_CALL(dgemm)("N", "N", &mo, &nnew, &mi, &one, W, &mo, in, &mi, &zero,
-                    dst, &mo FCONE FCONE);
+    /* W_1 X^T from X as R stores it, through blocks of X^T where there
+     * is room for them (training), else as "N", "T" (new data) */
+    if (l == 1 && tscr) {
+      for (int j0 = 0; j0 < nnew; j0 += MF_BP_BLOCK) {
+        int nb = nnew - j0 < MF_BP_BLOCK ? nnew - j0 : MF_BP_BLOCK;
+        transpose(in + j0, nnew, nb, mi, tscr, mi);
+        F77_CALL(dgemm)("N", "N", &mo, &nb, &mi, &one, W, &mo, tscr, &mi,
+                        &zero, dst + (size_t) j0 * mo, &mo FCONE FCONE);
+      }
+    } else if (l == 1)
+      F77_CALL(dgemm)("N", "T", &mo, &nnew, &mi, &one, W, &mo, in, &nnew,
+                      &zero, dst, &mo FCONE FCONE);
+    else
+      F77_CALL(dgemm)("N", "N", &mo, &nnew, &mi, &one, W, &mo, in, &mi,
+                      &zero, dst, &mo FCONE FCONE);
     if (l < net->nlayers) activate(net, dst, (size_t) mo * nnew);
     in = dst;
   }
 }
 
 static void forward_diagonal(const mf_net *net, const double *theta,
-                             const double *xt, int nnew, double *wvec,
+                             const double *x, int nnew, double *wvec,
                              double *out)
 {
   int d = net->widths[0], inc = 1;
   const double one = 1, zero = 0;
   const double *u = theta, *v = theta + d;
   for (int k = 0; k < d; k++) wvec[k] = u[k] * u[k] - v[k] * v[k];
-  F77_CALL(dgemv)("T", &d, &nnew, &one, xt, &d, wvec, &inc, &zero, out, &inc
-                  FCONE);
+  F77_CALL(dgemv)("N", &nnew, &d, &one, x, &nnew, wvec, &inc, &zero, out,
+                  &inc FCONE);
 }
 
 static void margins(mf_net *net)
@@ -146,19 +212,20 @@ static void margins(mf_net *net)
 void mf_net_forward(mf_net *net, const double *theta)
 {
   if (net->type == MF_NET_DIAGONAL)
-    forward_diagonal(net, theta, net->xt, net->n, net->hid, net->act);
+    forward_diagonal(net, theta, net->x, net->n, net->hid, net->act);
   else
-    forward_dense(net, theta, net->xt, net->n, net->hid, NULL, net->act);
+    forward_dense(net, theta, net->x, net->n, net->hid, NULL, net->tscr,
+                  net->act);
   margins(net);
 }
 
-void mf_net_scores(const mf_net *net, const double *theta, const double *xt,
+void mf_net_scores(const mf_net *net, const double *theta, const double *x,
                    int nnew, double *scratch, double *out)
 {
   if (net->type == MF_NET_DIAGONAL)
-    forward_diagonal(net, theta, xt, nnew, scratch, out);
+    forward_diagonal(net, theta, x, nnew, scratch, out);
   else
-    forward_dense(net, theta, xt, nnew, NULL, scratch, out);
+    forward_dense(net, theta, x, nnew, NULL, scratch, NULL, out);
 }
 
 static double softplus(double x)
@@ -196,6 +263,52 @@ double mf_loss_weights(mf_net *net)
   return logL;
 }
 
+/* gW (mo x mi) = dl (mo x n) H^T for H (mi x n): a sum over blocks of
+ * points, each block of H transposed first, so that every product is
+ * "N", "N". */
+static void grad_dl_ht(const mf_net *net, const double *dl, int mo,
+                       const double *H, int mi, double *gW)
+{
+  const double one = 1, zero = 0;
+  int n = net->n;
+  for (int j0 = 0; j0 < n; j0 += MF_BP_BLOCK) {
+    int nb = n - j0 < MF_BP_BLOCK ? n - j0 : MF_BP_BLOCK;
+    transpose(H + (size_t) j0 * mi, mi, mi, nb, net->tscr, nb);
+    F77_CALL(dgemm)("N", "N", &mo, &mi, &nb, &one, dl + (size_t) j0 * mo,
+                    &mo, net->tscr, &nb, j0 == 0 ? &zero : &one, gW, &mo
+                    FCONE FCONE);
+  }
+}
+
+/* dn = s'(H) * (W^T dl) for one layer going down, W mo x mi, dl mo x n,
+ * through W^T formed once. With dn == NULL it is written over H (mi x n)
+ * itself, MF_BP_BLOCK points at a time through the block buffer, H read
+ * for the slope just before it is replaced. */
+static void backprop(const mf_net *net, const double *W, int mo, int mi,
+                     const double *dl, double *H, double *block, double *dn)
+{
+  const double one = 1, zero = 0;
+  int n = net->n;
+  double *Wt = net->tscr + tscr_wt(net);
+  transpose(W, mo, mo, mi, Wt, mi);
+  if (dn) {
+    F77_CALL(dgemm)("N", "N", &mi, &n, &mo, &one, Wt, &mi, dl, &mo, &zero,
+                    dn, &mi FCONE FCONE);
+    activation_slope(net, H, dn, (size_t) mi * n);
+    return;
+  }
+  for (int j0 = 0; j0 < n; j0 += MF_BP_BLOCK) {
+    int nb = n - j0 < MF_BP_BLOCK ? n - j0 : MF_BP_BLOCK;
+    F77_CALL(dgemm)("N", "N", &mi, &nb, &mo, &one, Wt, &mi,
+                    dl + (size_t) j0 * mo, &mo, &zero, block, &mi
+                    FCONE FCONE);
+    double *h = H + (size_t) j0 * mi;
+    size_t len = (size_t) mi * nb;
+    activation_slope(net, h, block, len);
+    memcpy(h, block, sizeof(double) * len);
+  }
+}
+
 void mf_net_backward(mf_net *net, const double *theta, double *g)
 {
   const double one = 1, zero = 0;
@@ -205,7 +318,7 @@ void mf_net_backward(mf_net *net, const double *theta, double *g)
     int d = net->widths[0], inc = 1;
     double *dF = net->delta, *c = net->hid + d;
     for (int i = 0; i < n; i++) dF[i] = -net->w[i] * net->yb[i];
-    F77_CALL(dgemv)("N", &d, &n, &one, net->xt, &d, dF, &inc, &zero, c, &inc
+    F77_CALL(dgemv)("T", &n, &d, &one, net->x, &n, dF, &inc, &zero, c, &inc
                     FCONE);
     for (int k = 0; k < d; k++) {
       g[k] = 2 * theta[k] * c[k];
@@ -215,7 +328,8 @@ void mf_net_backward(mf_net *net, const double *theta, double *g)
   }
 
   int mw = mf_net_max_width(net);
-  double *dl = net->delta, *dn = net->delta + (size_t) mw * n;
+  double *dl = net->delta, *dn = net->delta + (size_t) mw * n,
+    *block = net->delta + (size_t) K * n;
   memset(dl, 0, sizeof(double) * (size_t) K * n);
   if (K == 1) {
     for (int i = 0; i < n; i++) dl[i] = -net->w[i] * net->yb[i];
@@ -234,22 +348,22 @@ void mf_net_backward(mf_net *net, const double *theta, double *g)
 
   for (int l = L; l >= 1; l--) {
     int mo = net->widths[l], mi = net->widths[l - 1];
-    const double *in = l == 1 ? net->xt : net->hid + hid_off[l - 1];
-    const double *W = theta + net->offset[l - 1];
     double *gW = g + net->offset[l - 1];
-    if (l == 1 && net->x) {
-      /* delta_1 X with X stored by rows: a plain "N", "N" product, which
-       * unblocked BLAS runs far faster than delta_1 (X^T)^T */
+    if (l == 1) {
+      /* delta_1 X with X stored by rows: a plain "N", "N" product */
       F77_CALL(dgemm)("N", "N", &mo, &mi, &n, &one, dl, &mo, net->x, &n,
                       &zero, gW, &mo FCONE FCONE);
       break;
     }
-    F77_CALL(dgemm)("N", "T", &mo, &mi, &n, &one, dl, &mo, in, &mi, &zero, gW,
-                    &mo FCONE FCONE);
-    if (l == 1) break;
-    F77_CALL(dgemm)("T", "N", &mi, &n, &mo, &one, W, &mo, dl, &mo, &zero, dn,
-                    &mi FCONE FCONE);
-    activation_slope(net, in, dn, (size_t) mi * n);
+    double *in = net->hid + hid_off[l - 1];
+    const double *W = theta + net->offset[l - 1];
+    grad_dl_ht(net, dl, mo, in, mi, gW);
+    if (net->inplace) {
+      backprop(net, W, mo, mi, dl, in, block, NULL);
+      dl = in;
+      continue;
+    }
+    backprop(net, W, mo, mi, dl, in, NULL, dn);
     double *t = dl;
     dl = dn;
     dn = t;
@@ -324,11 +438,12 @@ void mf_net_sample_grads(const mf_net *net, const double *theta,
     const double *u = theta, *v = theta + d;
     for (int s = 0; s < ns; s++) {
       int i = idx[s];
-      const double *x = net->xt + (size_t) i * d;
+      const double *x = net->x + i;
+      size_t n = (size_t) net->n;
       double y = net->yb[i], *a = A + (size_t) s * P;
       for (int k = 0; k < d; k++) {
-        a[k] = 2 * y * u[k] * x[k];
-        a[d + k] = -2 * y * v[k] * x[k];
+        a[k] = 2 * y * u[k] * x[k * n];
+        a[d + k] = -2 * y * v[k] * x[k * n];
       }
     }
     return;
@@ -353,13 +468,15 @@ void mf_net_sample_grads(const mf_net *net, const double *theta,
 
   for (int l = L; l >= 1; l--) {
     int mo = net->widths[l], mi = net->widths[l - 1];
-    const double *H = l == 1 ? net->xt : net->hid + hid_off[l - 1];
+    /* the inputs are rows of x (stride n), the hidden layers columns */
+    const double *H = l == 1 ? net->x : net->hid + hid_off[l - 1];
+    size_t col = l == 1 ? 1 : (size_t) mi, stride = l == 1 ? net->n : 1;
     /* block l of column s: delta_l[, s] outer H_{l-1}[, idx[s]] */
     for (int s = 0; s < ns; s++) {
-      const double *h = H + (size_t) idx[s] * mi, *dd = dl + (size_t) s * mo;
+      const double *h = H + (size_t) idx[s] * col, *dd = dl + (size_t) s * mo;
       double *a = A + (size_t) s * P + net->offset[l - 1];
       for (int c = 0; c < mi; c++) {
-        double hc = h[c];
+        double hc = h[c * stride];
         double *ac = a + (size_t) c * mo;
         for (int r = 0; r < mo; r++) ac[r] = dd[r] * hc;
       }

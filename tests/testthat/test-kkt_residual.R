@@ -91,7 +91,7 @@ test_that("kkt_residual() refuses what it cannot serve", {
   if (min(network_loss(e$net, e$x, e$y, e$weights)$margins) <= 0)
     expect_error(kkt_residual(e), "does not separate")
   expect_error(kkt_residual(fit, active_tol = -1), "'active_tol'")
-  args <- list(t(sparse_teacher$x), sparse_teacher$y, integer(0),
+  args <- list(sparse_teacher$x, sparse_teacher$y, integer(0),
                c(0, 2, 0, 1, 0), c(20L, 1L), sparse_teacher$teacher, 0.1)
   ok <- do.call(.Call, c(list(mirrorflow:::C_mf_margin_grads), args))
   q <- sparse_teacher$y * drop(sparse_teacher$x %*% sparse_teacher$teacher)

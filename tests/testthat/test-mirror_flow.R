@@ -326,8 +326,7 @@ test_that("bad input gets a clear error naming the argument", {
 
 test_that("the flow entry point rejects malformed arguments", {
   dat <- separable_set(n = 10, d = 3, seed = 14)
-  xt <- t(dat$x)
-  good <- list(xt, dat$y, integer(0), c(0, 2, 0, 1, 0), c(3L, 1L),
+  good <- list(dat$x, dat$y, integer(0), c(0, 2, 0, 1, 0), c(3L, 1L),
                matrix(c(0, NA, NA, NA, 2), 5, 1), list(NULL), rep(0.1, 3),
                c(2, 0.1, 100, -10, Inf, Inf, 10, 1e-6, 1e-10, 1.1, 1.1, 0, 0),
                FALSE)

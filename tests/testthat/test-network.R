@@ -87,6 +87,49 @@ draw_problem <- function(widths, activation, slope = 0.2, n = 10) {
   stop("no smooth draw found")
 }
 
+# log Loss (exponential loss) and its gradient by back-propagation in plain
+# R, for a leaky ReLU net: an oracle for problems too large to
+# difference.
+ref_loss_grad <- function(weights, x, y, slope) {
+  L <- length(weights)
+  H <- list(x)
+  pre <- list()
+  for (l in seq_len(L)) {
+    z <- H[[l]] %*% t(weights[[l]])
+    if (l < L) {
+      pre[[l]] <- z
+      H[[l + 1]] <- ifelse(z > 0, z, slope * z)
+    }
+  }
+  n <- nrow(z)
+  K <- ncol(z)
+  if (K == 1) {
+    q <- y * z[, 1]
+  } else {
+    cls <- cbind(seq_len(n), as.integer(y))
+    riv <- cbind(seq_len(n), vapply(seq_len(n), function(i) {
+      s <- z[i, ]
+      s[cls[i, 2]] <- -Inf
+      which.max(s)
+    }, 1L))
+    q <- z[cls] - z[riv]
+  }
+  m <- max(-q)
+  ll <- m + log(sum(exp(-q - m)))
+  w <- exp(-q - ll)
+  D <- matrix(0, n, K)   # d log Loss / d scores
+  if (K == 1) D[, 1] <- -w * y else {
+    D[cls] <- -w
+    D[riv] <- w
+  }
+  G <- vector("list", L)
+  for (l in L:1) {
+    G[[l]] <- crossprod(D, H[[l]])
+    if (l > 1) D <- (D %*% weights[[l]]) * ifelse(pre[[l - 1]] > 0, 1, slope)
+  }
+  list(log_loss = ll, gradient = unlist(lapply(G, as.vector)))
+}
+
 fd_log_loss <- function(net, x, y, weights, loss, h = 1e-6) {
   th <- flat(weights)
   vapply(seq_along(th), function(k) {
@@ -121,6 +164,37 @@ test_that("the normalised gradient is the derivative of log_loss", {
     }
     expect_identical(names(r$gradient), names(pb$weights))
     expect_identical(lapply(r$gradient, dim), lapply(pb$weights, dim))
+  }
+})
+
+test_that("both back-propagations agree with plain R over many blocks", {
+  # 600 points: the products run over blocks of 256 points, the last one
+  # partial; the in-place pass (mirror descent, network_loss()) and the
+  # one that keeps the activations (the adaptive integrator) both checked
+  set.seed(108)
+  ev <- mirrorflow:::C_mf_net_evaluate
+  for (widths in list(c(6, 9, 1), c(6, 9, 7, 1), c(6, 9, 7, 3))) {
+    net <- homogeneous_net(widths, "leaky_relu", 0.1)
+    K <- widths[length(widths)]
+    x <- matrix(rnorm(600 * widths[1]), 600)
+    y <- if (K == 1) sample(rep(c(-1, 1), 300)) else
+      factor(sample(rep_len(seq_len(K), 600)), levels = seq_len(K))
+    w <- init_weights(net, 1)
+    lab <- mirrorflow:::encode_labels(y, net, 600)
+    spec <- mirrorflow:::net_spec(net, "exponential")
+    th <- flat(w)
+    ref <- ref_loss_grad(w, x, y, 0.1)
+    expect_gt(sum(abs(ref$gradient)), 1e-2)
+    for (inplace in c(TRUE, FALSE)) {
+      r <- .Call(ev, x, lab$yb, lab$yc, spec, as.integer(widths), th,
+                 inplace)
+      lab_case <- sprintf("%s, inplace %s", paste(widths, collapse = "-"),
+                          inplace)
+      expect_equal(r$log_loss, ref$log_loss, tolerance = 1e-12,
+                   label = lab_case)
+      expect_equal(r$gradient, ref$gradient, tolerance = 1e-11,
+                   label = lab_case)
+    }
   }
 })
 
@@ -508,17 +582,24 @@ test_that("mf_net_evaluate refuses bad arguments with R errors", {
   x <- matrix(rnorm(24), 6)
   y <- rep(c(-1, 1), 3)
   th <- rnorm(15)
-  args <- list(xt = t(x), yb = y, yc = integer(0),
+  args <- list(x = x, yb = y, yc = integer(0),
                netspec = c(0, 0, 0, 1, 0), widths = c(4L, 3L, 1L),
-               theta = th)
+               theta = th, inplace = TRUE)
   good <- do.call(.Call, c(list(ev), unname(args)))
   net <- homogeneous_net(c(4, 3, 1))
   ref <- network_loss(net, x, y, relist_like(th, init_weights(net)))
   expect_equal(good$log_loss, ref$log_loss)
   expect_equal(good$gradient, flat(ref$gradient))
 
-  expect_call_errors(ev, args, "xt",
-                     c(not_double, list(1:24, double(0), rnorm(23))))
+  expect_call_errors(ev, args, "x",
+                     c(not_double, list(1:24, double(0), rnorm(23), t(x),
+                                        array(x, c(6, 4, 1)))))
+  # the inputs as R stores them, a vector of the same numbers alike
+  expect_equal(do.call(.Call, c(list(ev), unname(
+    replace(args, "x", list(as.vector(x))))))$log_loss, good$log_loss)
+  expect_error(do.call(.Call, c(list(ev), unname(replace(args, "x",
+                                                        list(t(x)))))),
+               "'x' must be a matrix with 4 columns")
   expect_call_errors(ev, args, "yb",
                      c(not_double, list(c(1, -1), rep(0, 6), rep(NaN, 6),
                                         as.integer(y), c(y, 1))))
@@ -539,6 +620,8 @@ test_that("mf_net_evaluate refuses bad arguments with R errors", {
   expect_call_errors(ev, args, "theta",
                      c(not_double, list(th[-1], c(th, 1), double(0),
                                         as.integer(th))))
+  expect_call_errors(ev, args, "inplace",
+                     list("a", NULL, 1, NA, c(TRUE, FALSE), logical(0)))
 
   # multiclass: the class indices are checked
   mc <- args
@@ -571,7 +654,7 @@ test_that("mf_net_predict refuses bad arguments with R errors", {
   set.seed(506)
   x <- matrix(rnorm(20), 5)
   th <- rnorm(4 * 3 + 3 * 2)
-  args <- list(xt = t(x), netspec = c(0, 0, 0, 2, 0),
+  args <- list(x = x, netspec = c(0, 0, 0, 2, 0),
                widths = c(4L, 3L, 2L), theta = th)
   good <- do.call(.Call, c(list(pr), unname(args)))
   w <- relist_like(th, init_weights(homogeneous_net(c(4, 3, 2))))
@@ -579,7 +662,8 @@ test_that("mf_net_predict refuses bad arguments with R errors", {
   expect_identical(dim(.Call(pr, double(0), c(0, 0, 0, 2, 0),
                              c(4L, 3L, 2L), th)), c(2L, 0L))
 
-  expect_call_errors(pr, args, "xt", c(not_double, list(1:20, rnorm(19))))
+  expect_call_errors(pr, args, "x", c(not_double, list(1:20, rnorm(19),
+                                                       t(x))))
   expect_call_errors(pr, args, "netspec",
                      c(not_double, list(c(0, 0, 0, 2), c(0, 0, 0, 1, 0),
                                         c(3, 0, 0, 2, 0), c(0, 9, 0, 2, 0),
