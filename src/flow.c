@@ -513,7 +513,9 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
   /* "auto" starts with the explicit pair, which is cheaper per step and of
    * higher order, and moves to the Rosenbrock pair once Hairer's stiffness
    * test (h times the estimated spectral radius above 3.25, stages 6 and 7
-   * both being at c = 1) has held for 15 accepted steps. */
+   * both being at c = 1), or a rise of the loss on a step of small
+   * estimated error, has held on 15 more steps than it failed on accepted
+   * ones. */
   int use_ros = ctl->scheme == MF_SCHEME_ROSENBROCK, stiff_count = 0;
 
   double t0 = now_seconds(), last_poll = t0;
@@ -676,7 +678,7 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
        * k_1 is the gradient already at hand (first same as last). */
       double *k1 = kst;
       for (int i = 0; i < P; i++) k1[i] = -g[i];
-      int ok = 1;
+      int ok = 1, loss_rose = 0;
       for (int st = 1; st < 7 && ok; st++) {
         memset(dsum, 0, sizeof(double) * P);
         for (int j = 0; j < st; j++) {
@@ -705,9 +707,20 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
         }
         err = error_norm(&c, ctl, state, s5, dsum, lscale);
         /* the exact flow never raises the loss */
-        if (newL > logL + 1e-12 * fmax(1, fabs(logL))) err = fmax(err, 2);
+        if (newL > logL + 1e-12 * fmax(1, fabs(logL))) {
+          loss_rose = err <= 1;
+          err = fmax(err, 2);
+        }
       }
-      if (ok && err <= 1 && ctl->scheme == MF_SCHEME_AUTO) {
+      /* The stiffness test runs on rejected steps too, and a step the
+       * error estimate passes but whose loss rose counts as stiff: late
+       * in a run at a loose tolerance the estimate allows errors in the
+       * state that move the log-loss by more than one step lowers it (the
+       * softmax over margins is stiff along directions the test on the
+       * last stages does not see), and the explicit pair then rejects
+       * two steps in three at h rho of 1 to 2 (on a linear model at rtol
+       * 1e-2: 450,000 evaluations against 430 for the Rosenbrock pair). */
+      if (ok && isfinite(err) && ctl->scheme == MF_SCHEME_AUTO) {
         double num = 0, den = 0;
         for (int i = 0; i < P; i++) {
           double dk = kst[(size_t) 6 * P + i] - kst[(size_t) 5 * P + i];
@@ -718,9 +731,9 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
           den += dy * dy;
         }
         double hrho = den > 0 ? sqrt(num / den) : 0;
-        if (hrho > 3.25) {
+        if (hrho > 3.25 || loss_rose) {
           if (++stiff_count >= 15) use_ros = 1;
-        } else if (stiff_count > 0) {
+        } else if (stiff_count > 0 && err <= 1) {
           stiff_count--;
         }
       }
