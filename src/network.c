@@ -328,8 +328,10 @@ void mf_net_backward(mf_net *net, const double *theta, double *g)
   }
 
   int mw = mf_net_max_width(net);
-  double *dl = net->delta, *dn = net->delta + (size_t) mw * n,
-    *block = net->delta + (size_t) K * n;
+  /* in place: dl, K x n, then the block; else two buffers of mw x n */
+  double *dl = net->delta,
+    *dn = net->inplace ? NULL : net->delta + (size_t) mw * n,
+    *block = net->inplace ? net->delta + (size_t) K * n : NULL;
   memset(dl, 0, sizeof(double) * (size_t) K * n);
   if (K == 1) {
     for (int i = 0; i < n; i++) dl[i] = -net->w[i] * net->yb[i];

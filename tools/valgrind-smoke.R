@@ -44,6 +44,16 @@ mirror_inverse(mirror_map("powers", p = 2, q = 3), c(1e-300, 1, 1e300))
 horizon(mirror_map("cosh"), c(1, NA))
 net <- homogeneous_net(c(4, 3, 1))
 network_loss(net, x, y, init_weights(net))
+# more points than one block of the products (256), the last one partial:
+# the in-place back-propagation (mirror descent) and the two-buffer one
+# (adaptive)
+xb <- matrix(rnorm(600 * 4), 600)
+yb <- ifelse(xb[, 1] > 0, 1, -1)
+wide <- homogeneous_net(c(4, 7, 5, 1))
+network_loss(wide, xb, yb, init_weights(wide))
+for (integ in c("md", "adaptive"))
+  quiet(xb, yb, net = wide, integrator = integ,
+        control = flow_control(max_steps = 5, scheme = "rosenbrock"))
 try(.Call(mirrorflow:::C_mf_flow, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10))
 acts <- pmax(matrix(rnorm(600 * 300), 600), 0)
 options(mirrorflow.threads = 2)
