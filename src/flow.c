@@ -718,8 +718,9 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
        * state that move the log-loss by more than one step lowers it (the
        * softmax over margins is stiff along directions the test on the
        * last stages does not see), and the explicit pair then rejects
-       * two steps in three at h rho of 1 to 2 (on a linear model at rtol
-       * 1e-2: 450,000 evaluations against 430 for the Rosenbrock pair). */
+       * two steps in three at h rho of 1 to 2 (a 20-10-1 linear net at
+       * rtol 1e-2: 456,000 evaluations to log-loss -1000 against 430 for
+       * the Rosenbrock pair). */
       if (ok && isfinite(err) && ctl->scheme == MF_SCHEME_AUTO) {
         double num = 0, den = 0;
         for (int i = 0; i < P; i++) {
