@@ -1,7 +1,8 @@
 # Experiment "sparsity" (vignette "Sparse and dense features"): ReLU
 # networks trained by mirror flows whose horizons run from l1-like to
 # l-infinity-like, and how sparse the hidden activations they learn are,
-# over seeds, on a ReLU teacher and on Fashion-MNIST (THEORY.md section 8).
+# over seeds, on a ReLU teacher and on Fashion-MNIST (Jacobs and Montufar
+# 2026, the sparse-and-dense finding).
 
 #' Sparse and dense features across mirror maps
 #'
@@ -228,8 +229,8 @@ sparsity_settings <- function(scale, maps, seeds, teacher_n, teacher_d,
   # numbers of images comparable. Limitation: at these losses the weights
   # are still of order 1/sqrt(d), where cosh(x) - 1 is x^2/2, so cosh
   # behaves like gradient flow and its l-infinity horizon does not show;
-  # seeing it needs log-losses far lower (THEORY.md section 5: the cosh
-  # flow approaches its limit exponentially slowly), out of these budgets.
+  # seeing it needs log-losses far lower (the cosh flow approaches its
+  # limit exponentially slowly), out of these budgets.
   fashion_log_loss <- check_number(
     by_scale(fashion_log_loss, round(log(fashion_n) - 1.3, 3),
              round(log(fashion_n) - 1.5, 3)), "fashion_log_loss")

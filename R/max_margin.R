@@ -1,6 +1,7 @@
 # Max-margin directions of linear models: the problem min Q(w) subject to
-# y_i <x_i, w> >= 1 for the l1, l2, lp and l-infinity gauges (THEORY
-# sections 4-5), solved in src/max_margin.c, with its KKT diagnostics.
+# y_i <x_i, w> >= 1 for the l1, l2, lp and l-infinity gauges (the
+# horizons of the built-in maps), solved in src/max_margin.c, with its KKT
+# diagnostics.
 
 gauge_codes <- c(l1 = 0L, l2 = 1L, linf = 2L, lp = 3L)
 

@@ -14,8 +14,9 @@ separable_set <- function(n = 40, d = 5, seed = 1) {
 quiet_flow <- function(...) suppressWarnings(mirror_flow(..., progress = FALSE))
 
 test_that("gradient descent on u, v is hypentropy mirror descent on w", {
-  # THEORY section 6: u(0) = v(0) = alpha gives w = u^2 - v^2 following
-  # d/dt asinh(w / beta) = -4 grad Loss(w) with beta = 2 alpha^2.
+  # Gradient descent on a diagonal net from u(0) = v(0) = alpha gives
+  # w = u^2 - v^2 following d/dt asinh(w / beta) = -4 grad Loss(w) with
+  # beta = 2 alpha^2.
   dat <- separable_set(n = 20, d = 5)
   d <- ncol(dat$x)
   alpha <- 0.3
