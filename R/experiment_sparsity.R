@@ -35,7 +35,7 @@
 #'
 #' | setting | quick | full |
 #' |---|---|---|
-#' | `maps` | hypentropy(0.01), euclidean, pnorm(3), cosh | the same and pnorm(1.5) |
+#' | `maps` | hypentropy(0.01), euclidean, pnorm(3), cosh | those, pnorm(1.5) |
 #' | `seeds` | 1:3 | 1:5 |
 #' | `teacher_n`, `teacher_d`, `teacher_k` | 200, 20, 4 | 400, 40, 4 |
 #' | `teacher_nets` | "32", "16x16" | "64", "32x32" |

@@ -21,6 +21,21 @@ int mf_net_max_width(const mf_net *net)
   return mx;
 }
 
+/* Points per block of the blocked products and in-place deltas. */
+static size_t bp_block(const mf_net *net)
+{
+  return (size_t) (net->n < MF_BP_BLOCK ? net->n : MF_BP_BLOCK);
+}
+
+/* Back-propagated errors: in place, nout x n and a block of max width;
+ * else two buffers of max width x n. */
+static size_t delta_doubles(const mf_net *net)
+{
+  size_t n = (size_t) net->n, mw = (size_t) mf_net_max_width(net);
+  return net->inplace ? (size_t) net->nout * n + mw * bp_block(net) :
+    2 * mw * n;
+}
+
 /* The products run as "N", "N" dgemm calls only: an unblocked (reference)
  * BLAS runs A B^T and A^T B 1.5 to 2 times slower than A B at these sizes,
  * because it walks B^T, or A^T, across its leading dimension. The
@@ -31,11 +46,9 @@ int mf_net_max_width(const mf_net *net)
  * copy in tscr, after the block of transposed columns. */
 static size_t tscr_wt(const mf_net *net)
 {
-  size_t nb = (size_t) (net->n < MF_BP_BLOCK ? net->n : MF_BP_BLOCK);
-  size_t mx = (size_t) net->widths[0];
-  for (int l = 1; l <= net->nlayers; l++)
-    if ((size_t) net->widths[l] > mx) mx = (size_t) net->widths[l];
-  return nb * mx;
+  size_t mx = (size_t) mf_net_max_width(net);
+  if ((size_t) net->widths[0] > mx) mx = (size_t) net->widths[0];
+  return bp_block(net) * mx;
 }
 
 static size_t tscr_doubles(const mf_net *net)
@@ -73,12 +86,10 @@ size_t mf_net_work_doubles(const mf_net *net)
     size_t d = (size_t) net->widths[0];
     return n + 2 * d + n + 2 * n;   /* out, w-vector and c, delta, q and w */
   }
-  size_t hid = 0, mw = (size_t) mf_net_max_width(net);
+  size_t hid = 0;
   for (int l = 1; l < net->nlayers; l++) hid += (size_t) net->widths[l] * n;
-  size_t delta = net->inplace ?
-    (size_t) net->nout * n + mw * (n < MF_BP_BLOCK ? n : MF_BP_BLOCK) :
-    2 * mw * n;
-  return (size_t) net->nout * n + hid + delta + tscr_doubles(net) + 2 * n;
+  return (size_t) net->nout * n + hid + delta_doubles(net) +
+    tscr_doubles(net) + 2 * n;
 }
 
 void mf_net_attach(mf_net *net, double *dwork, int *iwork)
@@ -93,14 +104,12 @@ void mf_net_attach(mf_net *net, double *dwork, int *iwork)
     net->delta = p;
     p += n;
   } else {
-    size_t mw = (size_t) mf_net_max_width(net);
     for (int l = 1; l < net->nlayers; l++) p += (size_t) net->widths[l] * n;
     net->delta = p;
-    p += net->inplace ?
-      (size_t) net->nout * n + mw * (n < MF_BP_BLOCK ? n : MF_BP_BLOCK) :
-      2 * mw * n;
+    p += delta_doubles(net);
   }
   net->tscr = p;
+  net->wt = net->type == MF_NET_DIAGONAL ? NULL : p + tscr_wt(net);
   p += tscr_doubles(net);
   net->q = p;
   p += n;
@@ -289,7 +298,7 @@ static void backprop(const mf_net *net, const double *W, int mo, int mi,
 {
   const double one = 1, zero = 0;
   int n = net->n;
-  double *Wt = net->tscr + tscr_wt(net);
+  double *Wt = net->wt;
   transpose(W, mo, mo, mi, Wt, mi);
   if (dn) {
     F77_CALL(dgemm)("N", "N", &mi, &n, &mo, &one, Wt, &mi, dl, &mo, &zero,
