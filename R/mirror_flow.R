@@ -155,12 +155,15 @@ mirror_flow.default <- function(x, y, net = NULL,
   maps <- layer_maps(map, net)
   lab <- encode_labels(y, net, nrow(x))
   if (is.null(init)) init <- init_weights(net, init_scale)
-  theta0 <- flatten_init(net, init)
+  check_init(net, init)
+  # the blocks go to C as they are, which copies them into the parameter
+  # vector it returns: no flat copy of a wide net's weights in between
+  init <- init_blocks(net, init)
 
   code <- vapply(maps, function(m) m$code, numeric(5))
   custom <- lapply(maps, function(m) m$fun)
   r <- .Call(C_mf_flow, x, lab$yb, lab$yc, net_spec(net, loss),
-             net$widths, code, custom, theta0,
+             net$widths, code, custom, init,
              control_vector(control, integrator), progress)
 
   traj <- trajectory_frame(r$trajectory, net, control$checkpoints)
@@ -170,7 +173,7 @@ mirror_flow.default <- function(x, y, net = NULL,
   fit <- structure(list(
     call = match.call(), net = net, maps = maps, loss = loss,
     integrator = integrator, control = control,
-    weights = unflatten(net, r$theta), init = init_blocks(net, init),
+    weights = unflatten(net, r$theta), init = init,
     state = r$state, trajectory = traj, snapshots = snaps,
     stop_reason = stop_reasons[r$stop + 1], steps = r$steps,
     grad_evals = r$evals, rejected = r$rejected, log_time = r$log_time,

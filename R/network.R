@@ -133,6 +133,16 @@ unflatten <- function(net, theta) {
 }
 
 flatten_init <- function(net, init, arg = "init") {
+  check_init(net, init, arg)
+  # unlist() of double matrices copies once; as.double() on each first
+  # would copy every block twice
+  theta <- unlist(init, use.names = FALSE)
+  if (!is.double(theta)) theta <- as.double(theta)
+  theta
+}
+
+# Stops unless init is a list of finite numeric blocks of the net's shapes.
+check_init <- function(net, init, arg = "init") {
   dims <- block_dims(net)
   if (!is.list(init) || length(init) != length(dims))
     stop(sprintf("'%s' must be a list of %d weight %s, one per layer",
@@ -153,11 +163,7 @@ flatten_init <- function(net, init, arg = "init") {
     if (!all(is.finite(suppressWarnings(range(b)))))
       stop(sprintf("'%s' element %d must be finite", arg, l), call. = FALSE)
   }
-  # unlist() of double matrices copies once; as.double() on each first
-  # would copy every block twice
-  theta <- unlist(init, use.names = FALSE)
-  if (!is.double(theta)) theta <- as.double(theta)
-  theta
+  invisible(init)
 }
 
 # The blocks of a checked init list as unflatten() would give them, but
@@ -201,8 +207,9 @@ init_weights <- function(net, scale = 1) {
   }
   dims <- block_dims(net)
   out <- lapply(dims, function(dm) {
-    matrix(stats::rnorm(dm[1] * dm[2], sd = scale / sqrt(dm[2])),
-           dm[1], dm[2])
+    w <- stats::rnorm(dm[1] * dm[2], sd = scale / sqrt(dm[2]))
+    dim(w) <- dm    # matrix() would leave a second copy of a wide layer
+    w
   })
   names(out) <- block_names(net)
   out

@@ -3,6 +3,7 @@
  * errors. Nothing passed from R can crash the process through here. */
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <limits.h>
 #include <R.h>
@@ -18,6 +19,31 @@ static const double *real_arg(SEXP x, const char *name, R_xlen_t len)
     error("'%s' must have length %lld, not %lld", name, (long long) len,
           (long long) XLENGTH(x));
   return REAL(x);
+}
+
+/* Copies the initial parameters into dst: a double vector of length P, or
+ * a list of double blocks whose lengths add up to P in order (a caller's
+ * weight matrices, taken as they are rather than flattened in R first,
+ * which for a wide net saves a parameter-sized copy). */
+static void copy_params(SEXP th, const char *name, double *dst, int P)
+{
+  if (TYPEOF(th) != VECSXP) {
+    memcpy(dst, real_arg(th, name, P), sizeof(double) * P);
+    return;
+  }
+  R_xlen_t pos = 0, nb = XLENGTH(th);
+  for (R_xlen_t b = 0; b < nb; b++) {
+    SEXP blk = VECTOR_ELT(th, b);
+    if (TYPEOF(blk) != REALSXP)
+      error("'%s' block %lld must be a double vector or matrix", name,
+            (long long) b + 1);
+    R_xlen_t len = XLENGTH(blk);
+    if (len > P - pos) pos = P + 1;   /* too many */
+    if (pos > P) break;
+    if (len > 0) memcpy(dst + pos, REAL(blk), sizeof(double) * len);
+    pos += len;
+  }
+  if (pos != P) error("'%s' blocks must hold %d numbers in all", name, P);
 }
 
 static const int *int_arg(SEXP x, const char *name, R_xlen_t len)
@@ -232,9 +258,11 @@ static R_xlen_t data_rows(SEXP x, R_xlen_t d, int allow_empty)
   return XLENGTH(x) / d;
 }
 
-/* Attaches training data (x is n x d, used where it lies) and the
- * workspace; inplace lets the backward pass overwrite the activations. */
-static void attach_data(mf_net *net, SEXP x, SEXP yb, SEXP yc, int inplace)
+/* Attaches training data (x is n x d, used where it lies) and, if alloc,
+ * the workspace; inplace lets the backward pass overwrite the
+ * activations. */
+static void attach_data(mf_net *net, SEXP x, SEXP yb, SEXP yc, int inplace,
+                        int alloc)
 {
   R_xlen_t d = net->widths[0];
   R_xlen_t n = data_rows(x, d, 0);
@@ -261,6 +289,7 @@ static void attach_data(mf_net *net, SEXP x, SEXP yb, SEXP yc, int inplace)
           net->yc[i] >= net->nout)
         error("'yc' must hold class indices 0 to %d", net->nout - 1);
   }
+  if (!alloc) return;
   size_t nd = mf_net_work_doubles(net);
   double *dw = (double *) R_alloc(nd, sizeof(double));
   int *iw = (int *) R_alloc(n, sizeof(int));
@@ -277,7 +306,7 @@ SEXP mf_net_evaluate(SEXP x, SEXP yb, SEXP yc, SEXP netspec, SEXP widths,
     error("'inplace' must be TRUE or FALSE");
   /* both back-propagations, the one of mirror descent and the one the
    * adaptive integrator uses, are reachable from here for the tests */
-  attach_data(&net, x, yb, yc, LOGICAL(inplace)[0]);
+  attach_data(&net, x, yb, yc, LOGICAL(inplace)[0], 1);
   const double *th = real_arg(theta, "theta", net.nparam);
   int np = 0;
   SEXP g = PROTECT(allocVector(REALSXP, net.nparam)); np++;
@@ -376,6 +405,34 @@ static int poll_r(void *ctx, double fraction)
   return !R_ToplevelExec(check_interrupt, NULL);
 }
 
+typedef struct {
+  mf_net *net;
+  const mf_map *maps;
+  const mf_control *ctl;
+  double *theta, *state, *heap;
+  int *iwork;
+  mf_result *res;
+  poll_ctx_t *pc;
+  int rc;
+} run_t;
+
+static SEXP run_flow(void *data)
+{
+  run_t *r = (run_t *) data;
+  double *work = r->heap + mf_net_work_doubles(r->net);
+  r->rc = mf_flow_run(r->net, r->maps, r->ctl, r->theta, r->state, work,
+                      r->iwork, r->res, poll_r, r->pc);
+  return R_NilValue;
+}
+
+static void free_run(void *data, Rboolean jump)
+{
+  run_t *r = (run_t *) data;
+  (void) jump;
+  free(r->heap);
+  r->heap = NULL;
+}
+
 SEXP mf_flow(SEXP x, SEXP yb, SEXP yc, SEXP netspec, SEXP widths, SEXP maps,
              SEXP custom, SEXP theta0, SEXP control, SEXP progress)
 {
@@ -386,8 +443,7 @@ SEXP mf_flow(SEXP x, SEXP yb, SEXP yc, SEXP netspec, SEXP widths, SEXP maps,
   const double *cv = real_arg(control, "control", 13);
   /* the adaptive integrator's Jacobian reads the activations after a
    * gradient evaluation; the other two integrators never do */
-  attach_data(&net, x, yb, yc, cv[0] != MF_INT_ADAPTIVE);
-  const double *th0 = real_arg(theta0, "theta", net.nparam);
+  attach_data(&net, x, yb, yc, cv[0] != MF_INT_ADAPTIVE, 0);
   if (TYPEOF(progress) != LGLSXP || XLENGTH(progress) != 1)
     error("'progress' must be TRUE or FALSE");
 
@@ -437,20 +493,34 @@ SEXP mf_flow(SEXP x, SEXP yb, SEXP yc, SEXP netspec, SEXP widths, SEXP maps,
   res.balance0 = (double *) R_alloc(nh > 0 ? nh : 1, sizeof(double));
   res.balance_scale0 = (double *) R_alloc(nh > 0 ? nh : 1, sizeof(double));
   res.step_size = ctl.eta;
-  double *work = (double *) R_alloc(mf_flow_work(&net, ctl.integrator),
-                                    sizeof(double));
   int *iwork = (int *) R_alloc(net.n, sizeof(int));
+  int *iwnet = (int *) R_alloc(net.n, sizeof(int));
 
   SEXP theta = PROTECT(allocVector(REALSXP, P)); np++;
-  memcpy(REAL(theta), th0, sizeof(double) * P);
+  copy_params(theta0, "theta", REAL(theta), P);
   SEXP state = PROTECT(allocVector(REALSXP, P)); np++;
 
   poll_ctx_t pc = {R_NilValue};
   if (LOGICAL(progress)[0] == TRUE) {
     pc.bar = PROTECT(cli_progress_bar(1000, NULL)); np++;
   }
-  int rc = mf_flow_run(&net, m, &ctl, REAL(theta), REAL(state), work, iwork,
-                       &res, poll_r, &pc);
+  /* The activations and the integrator's vectors, the bulk of a run's
+   * memory, come from malloc and go back before the results are built:
+   * R_alloc'd memory would stay resident until a later garbage collection
+   * and add to the peak the weight matrices the R side builds next. */
+  size_t nnet = mf_net_work_doubles(&net),
+    nflow = mf_flow_work(&net, ctl.integrator);
+  run_t run = {&net, m, &ctl, REAL(theta), REAL(state), NULL, iwork, &res,
+               &pc, MF_OK};
+  run.heap = (double *) malloc(sizeof(double) * (nnet + nflow));
+  if (!run.heap)
+    error("cannot allocate the %.0f MB a run needs",
+          8.0 * (double) (nnet + nflow) / 1048576);
+  mf_net_attach(&net, run.heap, iwnet);
+  SEXP cont = PROTECT(R_MakeUnwindCont()); np++;
+  /* an R error in a custom map's function frees the memory on its way */
+  R_UnwindProtect(run_flow, &run, free_run, &run, cont);
+  int rc = run.rc;
   if (pc.bar != R_NilValue) cli_progress_done(pc.bar);
   if (rc) error("mirror flow failed: %s", mf_fault_message(rc));
 
@@ -500,7 +570,7 @@ SEXP mf_margin_grads(SEXP x, SEXP yb, SEXP yc, SEXP netspec, SEXP widths,
   int np = 0;
   mf_net net;
   parse_net(netspec, widths, &net);
-  attach_data(&net, x, yb, yc, 1);
+  attach_data(&net, x, yb, yc, 1, 1);
   const double *th = real_arg(theta, "theta", net.nparam);
   const double *tol = real_arg(rel_tol, "rel_tol", 1);
   if (!(*tol >= 0 && isfinite(*tol)))

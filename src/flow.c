@@ -93,6 +93,42 @@ static void all_state_add(const ctx_t *c, const double *s, const double *d,
   }
 }
 
+static int all_theta_to_state(const ctx_t *c, const double *th, double *s)
+{
+  for (int l = 0; l < c->L; l++) {
+    int o = c->net->offset[l], len = c->net->offset[l + 1] - o;
+    int rc = mf_state_from_theta(c->maps + l, th + o, s + o, len);
+    if (rc) return rc;
+  }
+  return MF_OK;
+}
+
+/* state <- state + scale * d, by the same arithmetic as all_state_add()
+ * (so bit for bit the trial state a step was evaluated at), through a
+ * small buffer instead of a second state vector; also the largest
+ * |state| before and the largest change, for the converged test. */
+static void commit_step(const ctx_t *c, double *state, const double *d,
+                        double scale, double *smax, double *dmax)
+{
+  enum { CHUNK = 256 };
+  double buf[CHUNK], sm = 0, dm = 0;
+  for (int l = 0; l < c->L; l++) {
+    int e = c->net->offset[l + 1];
+    for (int i = c->net->offset[l]; i < e; i += CHUNK) {
+      int len = e - i < CHUNK ? e - i : CHUNK;
+      mf_state_add(c->maps + l, state + i, d + i, scale, buf, len);
+      for (int j = 0; j < len; j++) {
+        double a = fabs(state[i + j]), b = fabs(buf[j] - state[i + j]);
+        sm = a > sm ? a : sm;
+        dm = b > dm ? b : dm;
+        state[i + j] = buf[j];
+      }
+    }
+  }
+  *smax = sm;
+  *dmax = dm;
+}
+
 static int all_finite(const double *x, int n)
 {
   for (int i = 0; i < n; i++) if (!isfinite(x[i])) return 0;
@@ -260,13 +296,14 @@ size_t mf_flow_work(const mf_net *net, int integrator)
 {
   size_t P = (size_t) net->nparam, n = (size_t) net->n;
   int nh = mf_net_balance(net, NULL, NULL, NULL, NULL, NULL);
-  /* g, the stages (7 for the adaptive pair, 1 otherwise), stage state and
-   * theta, D work (the adaptive pair's own; the stage otherwise); balance
-   * rows; layer norms */
+  /* g; the stages (7 for the adaptive pair, the new gradient for the
+   * loss-scaled schedule, none for mirror descent, which evaluates into
+   * g); the adaptive pair's stage state; the trial theta; the adaptive
+   * pair's D work (the trial theta otherwise); balance rows; layer norms */
   int adaptive = integrator == MF_INT_ADAPTIVE;
-  size_t base = (3 + (adaptive ? 8 : 1)) * P + 4 * (size_t) nh +
+  size_t stages = adaptive ? 7 : integrator == MF_INT_MD ? 0 : 1;
+  size_t base = (2 + stages + (adaptive ? 2 : 0)) * P + 4 * (size_t) nh +
     (size_t) net->nlayers;
-  if (integrator == MF_INT_MD) base -= P;   /* no stage: g takes it */
   if (!adaptive) return base;
   size_t nj = (size_t) mf_flow_jacobian_rows(net);
   int mw = mf_net_max_width(net);
@@ -443,18 +480,20 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
   int adaptive = ctl->integrator == MF_INT_ADAPTIVE;
   int md = ctl->integrator == MF_INT_MD;
   double *g = work, *kst = g + P,
-    *ss = kst + (adaptive ? 7 : md ? 0 : 1) * (size_t) P, *sth = ss + P,
-    *dwork = sth + P, *bal = dwork + (adaptive ? P : 0),
-    *bscale = bal + 2 * nh, *lnorm = bscale + 2 * nh, *s5 = NULL,
-    *th5 = NULL, *dsum = NULL;
-  /* Mirror descent and the loss-scaled schedule: the balance's map
-   * derivatives go to the stage state buffer, free whenever a balance is
-   * taken (at the start, before any step, and at checkpoints, after the
-   * accepted state has been copied out). Mirror descent also evaluates
-   * the new gradient straight into g: it never steps again from the old
-   * one, and a step that fails ends the run, whose close re-evaluates g. */
-  if (!adaptive) dwork = ss;
-  if (md) kst = g;
+    *ss = kst + (adaptive ? 7 : md ? 0 : 1) * (size_t) P,
+    *sth = ss + (adaptive ? P : 0), *dwork = sth + P,
+    *bal = dwork + (adaptive ? P : 0), *bscale = bal + 2 * nh,
+    *lnorm = bscale + 2 * nh, *s5 = NULL, *th5 = NULL, *dsum = NULL;
+  /* Mirror descent and the loss-scaled schedule keep no trial state: the
+   * trial theta is mapped in place from state + step, and an accepted
+   * step adds the same step to the state (commit_step(), bit for bit the
+   * trial state). The balance's map derivatives go to the trial theta
+   * buffer, free whenever a balance is taken (at the start, before any
+   * step, and at checkpoints, after the accepted theta has been copied
+   * out). Mirror descent also evaluates the new gradient straight into g,
+   * after the state has taken the step: it never steps again from the old
+   * gradient. */
+  if (!adaptive) dwork = sth;
   ctx_t c = {net, maps, P, L, nh, bal, bscale, dwork, lnorm};
   jac_t J;
   memset(&J, 0, sizeof J);
@@ -527,11 +566,8 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
   res->tau = 0;
   res->log_time = -INFINITY;
 
-  for (int l = 0; l < L; l++) {
-    int o = net->offset[l], len = net->offset[l + 1] - o;
-    rc = mf_state_from_theta(maps + l, theta + o, state + o, len);
-    if (rc) return rc;
-  }
+  rc = all_theta_to_state(&c, theta, state);
+  if (rc) return rc;
   if (!all_finite(state, P)) return MF_ERR_NONFINITE;
   rc = all_state_to_theta(&c, state, theta);
   if (rc) return rc;
@@ -570,8 +606,8 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
       }
     }
 
-    double newL, step_log_dt, dtau;
-    int accepted = 0;
+    double newL, step_log_dt, dtau, smax = 0, dmax = 0;
+    int accepted = 0, committed = 0;
 
     /* each layer's root-mean-square state size, for error_norm() */
     if (ctl->integrator == MF_INT_ADAPTIVE) {
@@ -583,29 +619,39 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
       }
     }
 
-    if (ctl->integrator == MF_INT_MD) {
+    if (md) {
       /* z <- z - eta grad Loss, with grad Loss = Loss * g */
-      all_state_add(&c, state, g, -exp(log(ctl->eta) + logL), ss);
-      rc = all_state_to_theta(&c, ss, sth);
+      double a = -exp(log(ctl->eta) + logL);
+      all_state_add(&c, state, g, a, sth);
+      rc = all_state_to_theta(&c, sth, sth);
       if (rc) return rc;
-      if (!evaluate(&c, sth, kst, &newL)) {
+      commit_step(&c, state, g, a, &smax, &dmax);
+      if (!evaluate(&c, sth, g, &newL)) {
+        /* back to the state of theta, the last finite point (through the
+         * map, so to its rounding) */
+        rc = all_theta_to_state(&c, theta, state);
+        if (rc) return rc;
         res->stop = MF_STOP_NONFINITE;
         break;
       }
       res->evals++;
       dtau = ctl->eta * exp(logL);
       step_log_dt = log(ctl->eta);
-      accepted = 1;
+      accepted = committed = 1;
       h = ctl->eta;
     } else if (ctl->integrator == MF_INT_LOSS_SCALED) {
       /* z <- z - h grad Loss / Loss; real time step h / Loss */
-      all_state_add(&c, state, g, -h, ss);
-      rc = all_state_to_theta(&c, ss, sth);
+      all_state_add(&c, state, g, -h, sth);
+      rc = all_state_to_theta(&c, sth, sth);
       if (rc) return rc;
       int ok = evaluate(&c, sth, kst, &newL);
       res->evals++;
       if (ok && newL < logL) {
-        accepted = 1;
+        commit_step(&c, state, g, -h, &smax, &dmax);
+        double *t = g;    /* the new gradient becomes the current one */
+        g = kst;
+        kst = t;
+        accepted = committed = 1;
         dtau = h;
         step_log_dt = log(h) - logL;
       } else {
@@ -765,15 +811,16 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
        * coordinates by more than their own ulp) end the run as converged.
        * On separable data the state grows without bound and this cannot
        * hold for long. */
-      double smax = 0, dmax = 0;
-      for (int i = 0; i < P; i++) {
-        smax = fmax(smax, fabs(state[i]));
-        dmax = fmax(dmax, fabs(ss[i] - state[i]));
+      if (!committed) {
+        for (int i = 0; i < P; i++) {
+          smax = fmax(smax, fabs(state[i]));
+          dmax = fmax(dmax, fabs(ss[i] - state[i]));
+        }
+        memcpy(state, ss, sizeof(double) * P);
+        memcpy(g, kst, sizeof(double) * P);
       }
       unchanged = dmax <= 16 * DBL_EPSILON * smax ? unchanged + 1 : 0;
-      memcpy(state, ss, sizeof(double) * P);
       memcpy(theta, sth, sizeof(double) * P);
-      if (kst != g) memcpy(g, kst, sizeof(double) * P);
       logL = newL;
       res->steps++;
       res->tau += dtau;

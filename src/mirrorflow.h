@@ -107,7 +107,7 @@ typedef struct {
                     * block of max width * MF_BP_BLOCK; else two buffers of
                     * max width * n */
   double *tscr;    /* transposed blocks for the products (see network.c) */
-  double *wt;      /* within tscr: room for one layer's W^T */
+  double *wt;      /* within tscr: room for MF_BP_BLOCK rows of a W^T */
   double *q;       /* margins, n */
   double *w;       /* normalised loss weights, n */
   int *rival;      /* multiclass: index of the strongest wrong class */

@@ -40,10 +40,11 @@ static size_t delta_doubles(const mf_net *net)
  * BLAS runs A B^T and A^T B 1.5 to 2 times slower than A B at these sizes,
  * because it walks B^T, or A^T, across its leading dimension. The
  * transposed operands are formed in tscr: a block of MF_BP_BLOCK inputs or
- * hidden columns at a time, and W_l^T of one layer l >= 2. The copies cost
- * O(size) against the products' O(size x width), and a packing BLAS such
- * as OpenBLAS loses nothing by them. This is the offset of the W_l^T
- * copy in tscr, after the block of transposed columns. */
+ * hidden columns at a time, and MF_BP_BLOCK rows of W_l^T of one layer
+ * l >= 2. The copies cost O(size) against the products' O(size x width),
+ * and a packing BLAS such as OpenBLAS loses nothing by them. This is the
+ * offset of the W_l^T rows in tscr, after the block of transposed
+ * columns. */
 static size_t tscr_wt(const mf_net *net)
 {
   size_t mx = (size_t) mf_net_max_width(net);
@@ -56,7 +57,9 @@ static size_t tscr_doubles(const mf_net *net)
   if (net->type == MF_NET_DIAGONAL) return 0;
   size_t wt = 0;
   for (int l = 2; l <= net->nlayers; l++) {
-    size_t sz = (size_t) net->widths[l] * net->widths[l - 1];
+    size_t mi = (size_t) net->widths[l - 1];
+    if (mi > MF_BP_BLOCK) mi = MF_BP_BLOCK;
+    size_t sz = (size_t) net->widths[l] * mi;
     if (sz > wt) wt = sz;
   }
   return tscr_wt(net) + wt;
@@ -289,33 +292,41 @@ static void grad_dl_ht(const mf_net *net, const double *dl, int mo,
   }
 }
 
-/* dn = s'(H) * (W^T dl) for one layer going down, W mo x mi, dl mo x n,
- * through W^T formed once. With dn == NULL it is written over H (mi x n)
- * itself, MF_BP_BLOCK points at a time through the block buffer, H read
- * for the slope just before it is replaced. */
+/* dn = s'(H) * (W^T dl) for one layer going down, W mo x mi, dl mo x n.
+ * W^T is formed MF_BP_BLOCK of its rows at a time (the transpose of a
+ * block of W's columns), so that its room is MF_BP_BLOCK x mo, not a whole
+ * layer. With dn == NULL the result is written over H (mi x n) itself, a
+ * block of rows and MF_BP_BLOCK points at a time through the block
+ * buffer, each entry of H read for the slope just before it is
+ * replaced. */
 static void backprop(const mf_net *net, const double *W, int mo, int mi,
                      const double *dl, double *H, double *block, double *dn)
 {
   const double one = 1, zero = 0;
   int n = net->n;
   double *Wt = net->wt;
-  transpose(W, mo, mo, mi, Wt, mi);
-  if (dn) {
-    F77_CALL(dgemm)("N", "N", &mi, &n, &mo, &one, Wt, &mi, dl, &mo, &zero,
-                    dn, &mi FCONE FCONE);
-    activation_slope(net, H, dn, (size_t) mi * n);
-    return;
+  for (int i0 = 0; i0 < mi; i0 += MF_BP_BLOCK) {
+    int c = mi - i0 < MF_BP_BLOCK ? mi - i0 : MF_BP_BLOCK;
+    transpose(W + (size_t) i0 * mo, mo, mo, c, Wt, c);
+    if (dn) {
+      F77_CALL(dgemm)("N", "N", &c, &n, &mo, &one, Wt, &c, dl, &mo, &zero,
+                      dn + i0, &mi FCONE FCONE);
+      continue;
+    }
+    for (int j0 = 0; j0 < n; j0 += MF_BP_BLOCK) {
+      int nb = n - j0 < MF_BP_BLOCK ? n - j0 : MF_BP_BLOCK;
+      F77_CALL(dgemm)("N", "N", &c, &nb, &mo, &one, Wt, &c,
+                      dl + (size_t) j0 * mo, &mo, &zero, block, &c
+                      FCONE FCONE);
+      for (int j = 0; j < nb; j++) {
+        double *h = H + (size_t) (j0 + j) * mi + i0, *b = block +
+          (size_t) j * c;
+        activation_slope(net, h, b, (size_t) c);
+        memcpy(h, b, sizeof(double) * c);
+      }
+    }
   }
-  for (int j0 = 0; j0 < n; j0 += MF_BP_BLOCK) {
-    int nb = n - j0 < MF_BP_BLOCK ? n - j0 : MF_BP_BLOCK;
-    F77_CALL(dgemm)("N", "N", &mi, &nb, &mo, &one, Wt, &mi,
-                    dl + (size_t) j0 * mo, &mo, &zero, block, &mi
-                    FCONE FCONE);
-    double *h = H + (size_t) j0 * mi;
-    size_t len = (size_t) mi * nb;
-    activation_slope(net, h, block, len);
-    memcpy(h, block, sizeof(double) * len);
-  }
+  if (dn) activation_slope(net, H, dn, (size_t) mi * n);
 }
 
 void mf_net_backward(mf_net *net, const double *theta, double *g)

@@ -370,6 +370,50 @@ test_that("the flow entry point rejects malformed arguments", {
                "checkpoints")
 })
 
+test_that("a mirror-descent step that is not finite ends the run at the last finite state", {
+  set.seed(3)
+  x <- matrix(rnorm(40 * 5), 40)
+  y <- ifelse(x[, 1] + x[, 2] > 0, 1, -1)
+  net <- homogeneous_net(c(5, 8, 1), "relu")
+  set.seed(1)
+  init <- init_weights(net)
+  run <- function(steps) suppressWarnings(mirror_flow(
+    x, y, net = net, map = mirror_map("hypentropy", beta = 0.5),
+    integrator = "md", init = init, progress = FALSE,
+    control = flow_control(eta = 0.1, max_steps = steps,
+                           target_log_loss = -Inf)))
+  bad <- run(1000)
+  expect_equal(bad$stop_reason, "nonfinite")
+  expect_gt(bad$steps, 0)
+  # the same number of steps without the failing one after them
+  good <- run(bad$steps)
+  expect_equal(good$stop_reason, "max_steps")
+  expect_identical(coef(bad), coef(good))
+  expect_true(all(is.finite(bad$state)))
+  # the state is taken back through the map: equal to rounding
+  expect_equal(bad$state, good$state, tolerance = 1e-14)
+  expect_equal(bad$log_loss, good$log_loss, tolerance = 1e-14)
+})
+
+test_that("the flow entry point takes the initial weights as blocks", {
+  dat <- separable_set(n = 10, d = 3, seed = 14)
+  args <- function(theta) list(
+    dat$x, dat$y, integer(0), c(0, 2, 0, 1, 0), c(3L, 1L),
+    matrix(c(0, NA, NA, NA, 2), 5, 1), list(NULL), theta,
+    c(2, 0.1, 100, -10, Inf, Inf, 10, 1e-6, 1e-10, 1.1, 1.1, 0, 0), FALSE)
+  call <- function(theta) {
+    r <- do.call(.Call, c(list(mirrorflow:::C_mf_flow), args(theta)))
+    r[names(r) != "elapsed"]
+  }
+  flat <- call(c(0.1, -0.2, 0.3))
+  expect_identical(call(list(matrix(c(0.1, -0.2, 0.3), 1))), flat)
+  expect_identical(call(list(c(0.1, -0.2), numeric(0), 0.3)), flat)
+  for (bad in list(list(), list(1:3), list(c(0.1, 0.2)),
+                   list(c(0.1, 0.2, 0.3), 0.4), list(c(0.1, 0.2), "a"),
+                   list(NULL, c(0.1, 0.2, 0.3))))
+    expect_error(call(bad), "'theta'")
+})
+
 test_that("an interrupt ends a run with what it had and the session lives", {
   skip_on_cran()
   skip_on_os("windows")

@@ -170,10 +170,13 @@ test_that("the normalised gradient is the derivative of log_loss", {
 test_that("both back-propagations agree with plain R over many blocks", {
   # 600 points: the products run over blocks of 256 points, the last one
   # partial; the in-place pass (mirror descent, network_loss()) and the
-  # one that keeps the activations (the adaptive integrator) both checked
+  # one that keeps the activations (the adaptive integrator) both checked;
+  # hidden widths above 256 take W^T in blocks of 256 rows, the last one
+  # partial
   set.seed(108)
   ev <- mirrorflow:::C_mf_net_evaluate
-  for (widths in list(c(6, 9, 1), c(6, 9, 7, 1), c(6, 9, 7, 3))) {
+  for (widths in list(c(6, 9, 1), c(6, 9, 7, 1), c(6, 9, 7, 3),
+                      c(6, 300, 270, 1), c(5, 20, 530, 3))) {
     net <- homogeneous_net(widths, "leaky_relu", 0.1)
     K <- widths[length(widths)]
     x <- matrix(rnorm(600 * widths[1]), 600)
