@@ -10,7 +10,8 @@
 #' @param eta Step size. For `integrator = "md"` the fixed step of mirror
 #'   descent in real time, \eqn{z \leftarrow z - \eta \nabla Loss}; the
 #'   loss is a sum over points, so this must shrink with their number. For
-#'   `"loss_scaled"` and `"adaptive"` the first step in normalised time
+#'   `"loss_scaled"`, `"adaptive"` and `"proximal"` the first step in
+#'   normalised time
 #'   \eqn{d\tau = Loss\,dt}, which the integrator then adapts.
 #' @param max_steps Largest number of accepted steps.
 #' @param target_log_loss Stop once the log of the loss falls to this.
@@ -19,7 +20,7 @@
 #' @param checkpoints Number of trajectory rows kept, spaced evenly in log
 #'   time; the final state is always kept.
 #' @param rtol,atol Relative and absolute error tolerances of the adaptive
-#'   integrator, per coordinate of its state.
+#'   and proximal integrators, per coordinate of their state.
 #' @param step_up,step_down Factors by which the loss-scaled schedule
 #'   raises its step after a successful step and lowers it after a failed
 #'   one (Lyu and Li use \eqn{2^{1/5}} and \eqn{2^{1/10}}).
@@ -87,7 +88,7 @@ print.flow_control <- function(x, ...) {
 }
 
 control_vector <- function(control, integrator) {
-  c(match(integrator, c("md", "loss_scaled", "adaptive")) - 1,
+  c(match(integrator, c("md", "loss_scaled", "adaptive", "proximal")) - 1,
     control$eta, control$max_steps, control$target_log_loss,
     control$max_log_time, control$time_limit, control$checkpoints,
     control$rtol, control$atol, control$step_up, control$step_down,

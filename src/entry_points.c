@@ -449,9 +449,14 @@ SEXP mf_flow(SEXP x, SEXP yb, SEXP yc, SEXP netspec, SEXP widths, SEXP maps,
 
   mf_control ctl;
   if (!(cv[0] == MF_INT_MD || cv[0] == MF_INT_LOSS_SCALED ||
-        cv[0] == MF_INT_ADAPTIVE))
+        cv[0] == MF_INT_ADAPTIVE || cv[0] == MF_INT_PROXIMAL))
     error("'control' names an unknown integrator");
   ctl.integrator = (int) cv[0];
+  if (ctl.integrator == MF_INT_PROXIMAL &&
+      (net.type != MF_NET_DENSE || net.nlayers != 1 || net.nout != 1 ||
+       net.loss != MF_LOSS_EXP || m[0].family == MF_CUSTOM))
+    error("the proximal integrator needs a linear model with one output, "
+          "the exponential loss and a built-in map");
   ctl.eta = cv[1];
   ctl.max_steps = cv[2];
   ctl.target_log_loss = cv[3];

@@ -304,6 +304,10 @@ size_t mf_flow_work(const mf_net *net, int integrator)
   size_t stages = adaptive ? 7 : integrator == MF_INT_MD ? 0 : 1;
   size_t base = (2 + stages + (adaptive ? 2 : 0)) * P + 4 * (size_t) nh +
     (size_t) net->nlayers;
+  /* the proximal integrator: stage state, F, dx, the error estimate, J
+   * and a block of scaled rows for its Hessian */
+  if (integrator == MF_INT_PROXIMAL)
+    return base + 4 * P + P * P + (size_t) MF_BP_BLOCK * P;
   if (!adaptive) return base;
   size_t nj = (size_t) mf_flow_jacobian_rows(net);
   int mw = mf_net_max_width(net);
@@ -470,6 +474,115 @@ static const double DP_E[7] = {
   22.0 / 525, -1.0 / 40
 };
 
+/* ---- the proximal integrator ------------------------------------------
+ * Implicit Euler in normalised time, phi'(x) = phi'(theta) - h grad log
+ * Loss(x): the Bregman proximal step argmin_x D_phi(x, theta) + h log
+ * Loss(x), strictly convex for a linear model under the exponential loss
+ * (log-sum-exp of linear functions), so one solution for any h and no
+ * stability bound on h. Written divided by h, with h carried by its log
+ * and the cosh map's dual in log space (mf_scaled_dual_diff()), so that
+ * h, tau and e^|theta| may pass the double range: a cosh run to log-loss
+ * -10000 needs tau ~ e^30000. The solve is Newton on
+ *   F(x) = (phi'(x) - phi'(theta)) / h + g(x),
+ *   J = diag(phi''(x) / h) + sum_j w_j x_j x_j^T - g g^T
+ * (the Hessian of log Loss), J symmetric positive definite, factored by
+ * LAPACK's dpotrf. Coordinates whose curvature over h is enormous are
+ * frozen by it to rounding; those far below it (the small cosh
+ * coordinates, which the explicit and Rosenbrock pairs choke on) go to
+ * their quasi-equilibrium g_i = 0 in one step. The local error is
+ * estimated as J^{-1} (g(x) - g(theta)) / 2, h/2 times the change of the
+ * vector field filtered through the implicit matrix. */
+typedef struct {
+  double *F, *dx, *est, *J, *chunk;
+} prox_t;
+
+/* Builds and factors J at x (whose evaluation left net->w and gx). */
+static int prox_factor(const ctx_t *c, const double *x, const double *gx,
+                       double log_h, prox_t *W)
+{
+  const double one = 1, zero = 0;
+  int P = c->P, n = c->net->n, info = 0;
+  const double *X = c->net->x, *w = c->net->w;
+  for (int j0 = 0; j0 < n; j0 += MF_BP_BLOCK) {
+    int nb = n - j0 < MF_BP_BLOCK ? n - j0 : MF_BP_BLOCK;
+    for (int k = 0; k < P; k++)
+      for (int i = 0; i < nb; i++)
+        W->chunk[i + (size_t) k * nb] =
+          sqrt(w[j0 + i]) * X[j0 + i + (size_t) k * n];
+    F77_CALL(dsyrk)("U", "T", &P, &nb, &one, W->chunk, &nb,
+                    j0 == 0 ? &zero : &one, W->J, &P FCONE FCONE);
+  }
+  for (int k = 0; k < P; k++) {
+    for (int i = 0; i <= k; i++) W->J[i + (size_t) k * P] -= gx[i] * gx[k];
+    W->J[k + (size_t) k * P] += mf_scaled_curv(c->maps, x[k], log_h);
+  }
+  F77_CALL(dpotrf)("U", &P, W->J, &P, &info FCONE);
+  return info == 0;
+}
+
+/* Newton from theta: 1 and x, gx = g(x), *newL on convergence (updates
+ * below 1e-12 of the largest coordinate), 0 if it fails in 30
+ * iterations, J is not positive definite, or a value is not finite. Each
+ * update is capped in max norm at 2 + max |theta|. */
+static int prox_solve(ctx_t *c, const double *theta, const double *state,
+                      double log_h, double *x, double *gx, double *newL,
+                      prox_t *W, double *evals)
+{
+  int P = c->P, one = 1, info = 0;
+  double cap = 0;
+  for (int i = 0; i < P; i++) cap = fmax(cap, fabs(theta[i]));
+  cap += 2;
+  memcpy(x, theta, sizeof(double) * P);
+  for (int it = 0; it < 30; it++) {
+    int ok = evaluate(c, x, gx, newL);
+    (*evals)++;
+    if (!ok) return 0;
+    for (int i = 0; i < P; i++)
+      W->dx[i] = -(mf_scaled_dual_diff(c->maps, x[i], theta[i], state[i],
+                                       log_h) + gx[i]);
+    if (!prox_factor(c, x, gx, log_h, W)) return 0;
+    F77_CALL(dpotrs)("U", &P, &one, W->J, &P, W->dx, &P, &info FCONE);
+    if (info) return 0;
+    double s = 0, xm = 0;
+    for (int i = 0; i < P; i++) s = fmax(s, fabs(W->dx[i]));
+    if (!isfinite(s)) return 0;
+    double f = s > cap ? cap / s : 1;
+    for (int i = 0; i < P; i++) {
+      x[i] += f * W->dx[i];
+      xm = fmax(xm, fabs(x[i]));
+    }
+    if (s <= 1e-12 * fmax(1, xm)) {
+      ok = evaluate(c, x, gx, newL);
+      (*evals)++;
+      return ok;
+    }
+  }
+  return 0;
+}
+
+/* The error estimate of an accepted solve, in the norm of error_norm(). */
+static double prox_error(ctx_t *c, const mf_control *ctl,
+                         const double *theta, const double *g,
+                         const double *x, const double *gx, double log_h,
+                         prox_t *W)
+{
+  int P = c->P, one = 1, info = 0;
+  if (!prox_factor(c, x, gx, log_h, W)) return INFINITY;
+  for (int i = 0; i < P; i++) W->est[i] = 0.5 * (gx[i] - g[i]);
+  F77_CALL(dpotrs)("U", &P, &one, W->J, &P, W->est, &P, &info FCONE);
+  if (info) return INFINITY;
+  double rms = 0, err = 0;
+  for (int i = 0; i < P; i++) rms += theta[i] * theta[i];
+  rms = sqrt(rms / P);
+  for (int i = 0; i < P; i++) {
+    double sc = ctl->atol + ctl->rtol *
+      fmax(fmax(fabs(theta[i]), fabs(x[i])), rms);
+    err += (W->est[i] / sc) * (W->est[i] / sc);
+  }
+  err = sqrt(err / P);
+  return isfinite(err) ? err : INFINITY;
+}
+
 int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
                 double *theta, double *state, double *work, int *iwork,
                 mf_result *res, mf_poll poll, void *poll_ctx)
@@ -479,9 +592,10 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
   /* laid out as mf_flow_work() counts it */
   int adaptive = ctl->integrator == MF_INT_ADAPTIVE;
   int md = ctl->integrator == MF_INT_MD;
+  int prox = ctl->integrator == MF_INT_PROXIMAL;
   double *g = work, *kst = g + P,
     *ss = kst + (adaptive ? 7 : md ? 0 : 1) * (size_t) P,
-    *sth = ss + (adaptive ? P : 0), *dwork = sth + P,
+    *sth = ss + (adaptive || prox ? P : 0), *dwork = sth + P,
     *bal = dwork + (adaptive ? P : 0), *bscale = bal + 2 * nh,
     *lnorm = bscale + 2 * nh, *s5 = NULL, *th5 = NULL, *dsum = NULL;
   /* Mirror descent and the loss-scaled schedule keep no trial state: the
@@ -546,6 +660,20 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
    * W with a line search on the loss; and carrying log h and log tau (the
    * branch) once that works, since a cosh run to log-loss -10000 needs
    * tau ~ e^10000. */
+  prox_t PW;
+  memset(&PW, 0, sizeof PW);
+  if (prox) {
+    if (L != 1 || net->type != MF_NET_DENSE || net->nout != 1 ||
+        net->loss != MF_LOSS_EXP || maps[0].family == MF_CUSTOM)
+      return MF_ERR_NONFINITE;   /* the entry point refuses these first */
+    PW.F = lnorm + L;
+    PW.dx = PW.F + P;
+    PW.est = PW.dx + P;
+    PW.J = PW.est + P;
+    PW.chunk = PW.J + (size_t) P * P;
+  }
+  /* the proximal integrator's step and normalised time, by their logs */
+  double log_h = log(ctl->eta), log_tau = -INFINITY;
   double lscale[MF_MAX_LAYERS];
   int jac_valid = 0;
   const double ros_gamma = 1 + 1 / M_SQRT2;
@@ -657,6 +785,35 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
       } else {
         h /= ctl->step_down;
         res->rejected++;
+      }
+    } else if (prox) {
+      double err = INFINITY;
+      int ok = prox_solve(&c, theta, state, log_h, sth, kst, &newL, &PW,
+                          &res->evals);
+      if (ok) err = prox_error(&c, ctl, theta, g, sth, kst, log_h, &PW);
+      /* the exact flow never raises the loss */
+      if (ok && !(newL <= logL + 1e-12 * fmax(1, fabs(logL))))
+        err = fmax(err, 2);
+      if (ok && err <= 1) {
+        rc = all_theta_to_state(&c, sth, ss);
+        if (rc) return rc;
+        accepted = 1;
+        dtau = 0;
+        double fall = logL - newL;
+        step_log_dt = log_h - logL + log_expm1_ratio(fall);
+        log_tau = logaddexp(log_tau, log_h);
+        res->step_size = exp(log_h);
+        /* no stability bound: the step grows as the error allows, up to
+         * 1000 times a step, within the log-loss cap */
+        double fac = err == 0 ? 1e3 : 0.9 / sqrt(err);
+        fac = fmin(rejected_last ? 1 : 1e3, fmax(0.2, fac));
+        log_h += log(fmin(fac, fall > 0 ?
+                          fmax(0.2, MF_MAX_DLOGLOSS / fall) : 1e3));
+        rejected_last = 0;
+      } else {
+        log_h += log(shrink_factor(err, 0.5));
+        res->rejected++;
+        rejected_last = 1;
       }
     } else if (use_ros) {
       /* ROS2 (Verwer et al. 1999), second order for any W:
@@ -823,7 +980,8 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
       memcpy(theta, sth, sizeof(double) * P);
       logL = newL;
       res->steps++;
-      res->tau += dtau;
+      if (prox) res->tau = exp(log_tau);   /* may pass the double range */
+      else res->tau += dtau;
       if (ctl->integrator == MF_INT_MD) {
         res->log_time = log(res->steps) + log(ctl->eta);
         res->step_size = h;
@@ -852,8 +1010,11 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
      * double range (after about 600 accepted steps on 80 XOR points)
      * steps would overflow and be rejected by the million, so the run
      * stops there as stalled. */
-    if (!(h > 1e-300) || !(res->tau < 1e300) ||
-        (ctl->integrator != MF_INT_MD && h < 1e-15 * fmax(1, res->tau))) {
+    int stalled = prox ?
+      !(log_h > -690) || log_h < log(1e-15) + fmax(0, log_tau) :
+      !(h > 1e-300) || !(res->tau < 1e300) ||
+      (ctl->integrator != MF_INT_MD && h < 1e-15 * fmax(1, res->tau));
+    if (stalled) {
       res->stop = MF_STOP_STALLED;
       break;
     }

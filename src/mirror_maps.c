@@ -359,3 +359,36 @@ double mf_gauge_mixed(const double *x, const int *offset, const double *p,
   }
   return mx * fmax(troot, minf / mx);
 }
+
+/* (sinh x) e^{-M} for M >= |x|, without overflow. */
+static double sinh_scaled(double x, double M)
+{
+  return 0.5 * (exp(x - M) - exp(-x - M));
+}
+
+static double cap_1e300(double v)
+{
+  return v > 1e300 ? 1e300 : v < -1e300 ? -1e300 : v;
+}
+
+double mf_scaled_dual_diff(const mf_map *m, double x, double x0, double z0,
+                           double log_h)
+{
+  if (m->family == MF_COSH) {
+    double M = fmax(fabs(x), fabs(x0));
+    double d = sinh_scaled(x, M) - sinh_scaled(x0, M);
+    return cap_1e300(d * exp(fmin(M - log_h, 690)));
+  }
+  return cap_1e300((mf_dphi(m, x) - z0) * exp(fmin(-log_h, 690)));
+}
+
+double mf_scaled_curv(const mf_map *m, double x, double log_h)
+{
+  if (m->family == MF_COSH) {
+    double a = fabs(x);
+    return cap_1e300(0.5 * (1 + exp(-2 * a)) * exp(fmin(a - log_h, 690)));
+  }
+  double c = mf_curv(m, x);
+  if (isnan(c)) return 1e300;
+  return cap_1e300(c * exp(fmin(-log_h, 690)));
+}

@@ -77,6 +77,13 @@ void mf_state_add(const mf_map *m, const double *s, const double *delta,
 /* Horizon of a built-in family: exponent p of its lp gauge, +Inf for
  * l-infinity; custom maps carry the exponent R estimated in hexp. */
 double mf_horizon_exponent(const mf_map *m);
+/* For the proximal integrator, with h = exp(log_h): (phi'(x) - z0) / h,
+ * z0 = phi'(x0), and phi''(x) / h, finite for every x, x0 and log_h
+ * (cosh in log space; where the true value passes 1e300, 1e300 with its
+ * sign). */
+double mf_scaled_dual_diff(const mf_map *m, double x, double x0, double z0,
+                           double log_h);
+double mf_scaled_curv(const mf_map *m, double x, double log_h);
 
 /* ---- networks ------------------------------------------------------- */
 
@@ -166,7 +173,8 @@ double mf_gauge_mixed(const double *x, const int *offset, const double *p,
 
 /* ---- flow integration ----------------------------------------------- */
 
-enum { MF_INT_MD = 0, MF_INT_LOSS_SCALED = 1, MF_INT_ADAPTIVE = 2 };
+enum { MF_INT_MD = 0, MF_INT_LOSS_SCALED = 1, MF_INT_ADAPTIVE = 2,
+       MF_INT_PROXIMAL = 3 };
 enum { MF_SCHEME_AUTO = 0, MF_SCHEME_ROSENBROCK = 1, MF_SCHEME_DOPRI = 2 };
 
 /* Stop reasons; the integer codes are shared with R/mirror_flow.R. */

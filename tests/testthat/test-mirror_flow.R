@@ -454,3 +454,73 @@ test_that("an interrupt ends a run with what it had and the session lives", {
   expect_true(any(grepl("^stop: interrupted [0-9]+", lines)))
   expect_true(any(grepl("^again: target_log_loss", lines)))
 })
+
+test_that("a proximal step solves its implicit equation", {
+  # phi'(theta1) = phi'(theta0) - h grad log Loss(theta1): the defining
+  # equation of the Bregman proximal step, checked with the package's map
+  # and loss evaluators rather than the integrator's own arithmetic
+  dat <- separable_set(n = 30, d = 4, seed = 21)
+  net <- homogeneous_net(c(4, 1), "linear")
+  for (m in list(mirror_map("hypentropy", beta = 0.3),
+                 mirror_map("pnorm", p = 3), mirror_map("cosh"))) {
+    fit <- suppressWarnings(mirror_flow(
+      dat$x, dat$y, net = net, map = m, integrator = "proximal",
+      progress = FALSE, control = flow_control(eta = 0.5, max_steps = 1,
+                                               target_log_loss = -Inf,
+                                               rtol = 0.05)))
+    expect_equal(fit$steps, 1)
+    h <- tail(trajectory(fit)$step_size, 1)
+    th0 <- drop(fit$init[[1]])
+    th1 <- drop(coef(fit)[[1]])
+    g1 <- drop(network_loss(net, dat$x, dat$y, coef(fit))$gradient[[1]])
+    lhs <- mirror(m, th1) - mirror(m, th0)
+    expect_gt(max(abs(lhs)), 1e-2)
+    expect_equal(lhs, -h * g1, tolerance = 1e-9, label = m$family)
+  }
+})
+
+test_that("the proximal integrator follows the adaptive one and does not stall", {
+  data(sparse_teacher, envir = environment())
+  for (m in list(mirror_map("euclidean"), mirror_map("hypentropy", beta = 0.1),
+                 mirror_map("powers", p = 2, q = 3))) {
+    run <- function(integ) mirror_flow(
+      sparse_teacher$x, sparse_teacher$y, map = m, integrator = integ,
+      progress = FALSE, control = flow_control(target_log_loss = -300))
+    px <- run("proximal")
+    ad <- run("adaptive")
+    expect_equal(px$stop_reason, "target_log_loss")
+    # the same point of the flow: Q-margins at the same log-loss
+    at <- max(px$log_loss, ad$log_loss)
+    q_at <- function(f) stats::approx(trajectory(f)$log_loss,
+                                      trajectory(f)$q_margin, xout = at)$y
+    expect_equal(q_at(px), q_at(ad), tolerance = 1e-3, label = m$family)
+  }
+  # the cosh map, on which the explicit and Rosenbrock pairs stall near
+  # log-loss -95, goes on with finite states and margins
+  fit <- mirror_flow(sparse_teacher$x, sparse_teacher$y,
+                     map = mirror_map("cosh"), integrator = "proximal",
+                     progress = FALSE,
+                     control = flow_control(target_log_loss = -1000))
+  expect_equal(fit$stop_reason, "target_log_loss")
+  tr <- trajectory(fit)
+  expect_true(all(is.finite(fit$state)))
+  expect_true(all(is.finite(tr$q_margin)) && all(is.finite(tr$log_time)))
+  expect_gt(max(tr$log_time), 1000)
+  # the l-infinity margin is still rising towards its limit
+  expect_true(all(diff(tail(tr$q_margin, 20)) > 0))
+})
+
+test_that("the proximal integrator refuses what it cannot solve", {
+  dat <- separable_set(n = 20, d = 3, seed = 22)
+  expect_error(mirror_flow(dat$x, dat$y, net = homogeneous_net(c(3, 4, 1)),
+                           integrator = "proximal", progress = FALSE),
+               "proximal")
+  expect_error(mirror_flow(dat$x, dat$y, loss = "logistic",
+                           integrator = "proximal", progress = FALSE),
+               "exponential")
+  custom <- mirror_map("custom", potential = function(t) t^2 / 2,
+                       gradient = function(t) t, inverse = function(z) z)
+  expect_error(mirror_flow(dat$x, dat$y, map = custom,
+                           integrator = "proximal", progress = FALSE),
+               "built-in")
+})
