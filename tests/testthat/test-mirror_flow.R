@@ -370,7 +370,7 @@ test_that("the flow entry point rejects malformed arguments", {
                "checkpoints")
 })
 
-test_that("a mirror-descent step that is not finite ends the run at the last finite state", {
+test_that("a non-finite mirror-descent step ends at the last finite state", {
   set.seed(3)
   x <- matrix(rnorm(40 * 5), 40)
   y <- ifelse(x[, 1] + x[, 2] > 0, 1, -1)
@@ -479,7 +479,7 @@ test_that("a proximal step solves its implicit equation", {
   }
 })
 
-test_that("the proximal integrator follows the adaptive one and does not stall", {
+test_that("the proximal integrator follows the adaptive one, without stalls", {
   data(sparse_teacher, envir = environment())
   for (m in list(mirror_map("euclidean"), mirror_map("hypentropy", beta = 0.1),
                  mirror_map("powers", p = 2, q = 3))) {
