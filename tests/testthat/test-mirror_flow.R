@@ -364,6 +364,16 @@ test_that("the flow entry point rejects malformed arguments", {
   bad_ctl[[9]][1] <- 7
   expect_error(do.call(.Call, c(list(mirrorflow:::C_mf_flow), bad_ctl)),
                "integrator")
+  prox <- good
+  prox[[9]][1] <- 3
+  expect_true(is.finite(do.call(.Call, c(list(mirrorflow:::C_mf_flow),
+                                         prox))$log_loss))
+  prox[[5]] <- c(3L, 2L, 1L)
+  prox[[6]] <- matrix(c(0, NA, NA, NA, 2), 5, 2)
+  prox[[7]] <- list(NULL, NULL)
+  prox[[8]] <- rep(0.1, 8)
+  expect_error(do.call(.Call, c(list(mirrorflow:::C_mf_flow), prox)),
+               "proximal")
   bad_ctl <- good
   bad_ctl[[9]][7] <- 1e9
   expect_error(do.call(.Call, c(list(mirrorflow:::C_mf_flow), bad_ctl)),
