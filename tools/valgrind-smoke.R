@@ -54,6 +54,30 @@ network_loss(wide, xb, yb, init_weights(wide))
 for (integ in c("md", "adaptive"))
   quiet(xb, yb, net = wide, integrator = integ,
         control = flow_control(max_steps = 5, scheme = "rosenbrock"))
+# widths past 256, so that W^T goes in blocks of rows (the last partial)
+deep3 <- homogeneous_net(c(4, 300, 260, 1), "leaky_relu", 0.1)
+for (integ in c("md", "loss_scaled"))
+  quiet(xb, yb, net = deep3, integrator = integ,
+        control = flow_control(eta = 1e-4, max_steps = 2))
+# the proximal integrator, on the cosh map past where the adaptive one
+# stalls, and on the other families
+for (m in list(mirror_map("cosh"), mirror_map("pnorm", p = 3),
+               mirror_map("powers", p = 2, q = 3)))
+  quiet(x, y, map = m, integrator = "proximal",
+        control = flow_control(target_log_loss = -300))
+# initial weights as blocks, and an R error inside a custom map's function
+# during a run (the run's memory is freed on the way out)
+quiet(x, y, init = list(matrix(rnorm(4), 1)), integrator = "md",
+      control = flow_control(max_steps = 3))
+k <- 0
+boom <- mirror_map("custom", potential = function(t) t^2 / 2,
+                   gradient = function(t) {
+                     k <<- k + 1
+                     if (k > 20) stop("boom")
+                     t
+                   }, inverse = function(z) z)
+try(quiet(x, y, map = boom, integrator = "loss_scaled",
+          control = flow_control(max_steps = 100)))
 try(.Call(mirrorflow:::C_mf_flow, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10))
 acts <- pmax(matrix(rnorm(600 * 300), 600), 0)
 options(mirrorflow.threads = 2)
