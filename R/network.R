@@ -159,8 +159,8 @@ check_init <- function(net, init, arg = "init") {
                    else sprintf("a numeric vector of length %d", want),
                    if (is.numeric(b)) paste(got, collapse = " x ")
                    else describe(b)), call. = FALSE)
-    # range() rather than is.finite(b): no logical copy of a large block
-    if (!all(is.finite(suppressWarnings(range(b)))))
+    # no logical copy of a large block, nor range()'s copy of it
+    if (!all_finite_extremes(b))
       stop(sprintf("'%s' element %d must be finite", arg, l), call. = FALSE)
   }
   invisible(init)

@@ -58,14 +58,21 @@ check_data_matrix <- function(x, arg) {
   if (nrow(x) == 0 || ncol(x) == 0)
     stop(sprintf("'%s' must have at least one row and one column", arg),
          call. = FALSE)
-  # range() first: no logical matrix the size of x unless something is bad
-  if (!all(is.finite(suppressWarnings(range(x))))) {
+  # min() and max() first: no logical matrix the size of x unless something
+  # is bad (and not range(), whose default method copies x with c())
+  if (!all_finite_extremes(x)) {
     w <- which(!is.finite(x), arr.ind = TRUE)[1, ]
     stop(sprintf("'%s' must be finite; found %s at row %d, column %d", arg,
                  format(x[w[1], w[2]]), w[1], w[2]), call. = FALSE)
   }
   if (!is.double(x)) storage.mode(x) <- "double"
   x
+}
+
+# TRUE when the smallest and largest entries of a numeric array are finite,
+# which holds exactly when all entries are; no copy of x is made.
+all_finite_extremes <- function(x) {
+  is.finite(suppressWarnings(min(x))) && is.finite(suppressWarnings(max(x)))
 }
 
 # match.arg() with an error that names the argument and what was given.
