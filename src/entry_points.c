@@ -442,7 +442,7 @@ SEXP mf_flow(SEXP x, SEXP yb, SEXP yc, SEXP netspec, SEXP widths, SEXP maps,
   mf_map *m = parse_maps(maps, custom, net.nlayers);
   const double *cv = real_arg(control, "control", 13);
   /* the adaptive integrator's Jacobian reads the activations after a
-   * gradient evaluation; the other two integrators never do */
+   * gradient evaluation; the other integrators never do */
   attach_data(&net, x, yb, yc, cv[0] != MF_INT_ADAPTIVE, 0);
   if (TYPEOF(progress) != LGLSXP || XLENGTH(progress) != 1)
     error("'progress' must be TRUE or FALSE");
