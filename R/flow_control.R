@@ -87,6 +87,11 @@ print.flow_control <- function(x, ...) {
   invisible(x)
 }
 
+# The integrators mirror_flow() offers, the default first.
+integrator_names <- c("adaptive", "loss_scaled", "md", "proximal")
+
+# The control settings as the C core reads them; the integrator codes are
+# those of src/mirrorflow.h (md 0, loss_scaled 1, adaptive 2, proximal 3).
 control_vector <- function(control, integrator) {
   c(match(integrator, c("md", "loss_scaled", "adaptive", "proximal")) - 1,
     control$eta, control$max_steps, control$target_log_loss,

@@ -153,8 +153,7 @@ mirror_flow.default <- function(x, y, net = NULL,
                  paste(names(list(...)), collapse = ", ")), call. = FALSE)
   x <- check_data_matrix(x, "x")
   loss <- match_choice(loss, c("exponential", "logistic"), "loss")
-  integrator <- match_choice(integrator, c("adaptive", "loss_scaled", "md",
-                                           "proximal"), "integrator")
+  integrator <- match_choice(integrator, integrator_names, "integrator")
   if (is.null(net)) net <- homogeneous_net(c(ncol(x), 1), "linear")
   check_net(net)
   if (ncol(x) != net$widths[1])
@@ -166,9 +165,7 @@ mirror_flow.default <- function(x, y, net = NULL,
                  describe(control)), call. = FALSE)
   progress <- check_flag(progress, "progress")
   maps <- layer_maps(map, net)
-  if (integrator == "proximal" &&
-      (net$type != "dense" || net$nlayers != 1 || net$nout != 1 ||
-       loss != "exponential" || maps[[1]]$family == "custom"))
+  if (integrator == "proximal" && !proximal_fits(net, loss, maps))
     stop(paste("integrator \"proximal\" needs a linear model with one",
                "output (homogeneous_net(c(d, 1))), the exponential loss",
                "and a built-in map"), call. = FALSE)
@@ -201,6 +198,13 @@ mirror_flow.default <- function(x, y, net = NULL,
     class = "mirror_flow")
   warn_about_run(fit)
   fit
+}
+
+# The proximal integrator's Newton solve needs a convex log-loss: a linear
+# model with one output under the exponential loss, with a built-in map.
+proximal_fits <- function(net, loss, maps) {
+  net$type == "dense" && net$nlayers == 1 && net$nout == 1 &&
+    loss == "exponential" && maps[[1]]$family != "custom"
 }
 
 # One map per parameter block, checked.
@@ -257,9 +261,8 @@ warn_about_run <- function(fit) {
                     format(fit$steps), fit$log_loss,
                     fit$control$target_log_loss), call. = FALSE)
   if (reason == "stalled") {
-    linear <- fit$net$type == "dense" && fit$net$nlayers == 1 &&
-      fit$net$nout == 1 && fit$loss == "exponential" &&
-      fit$maps[[1]]$family != "custom" && fit$integrator != "proximal"
+    linear <- fit$integrator != "proximal" &&
+      proximal_fits(fit$net, fit$loss, fit$maps)
     warning(sprintf(paste("the integrator stalled after %s steps: its step,",
                           "or the normalised time, went beyond what double",
                           "precision resolves%s"),

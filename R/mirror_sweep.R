@@ -212,8 +212,7 @@ sweep_runs <- function(grid, d, net) {
     integrator <- get("integrator", i, "adaptive")
     loss <- get("loss", i, "exponential")
     tryCatch({
-      match_choice(integrator, c("adaptive", "loss_scaled", "md",
-                                 "proximal"), "integrator")
+      match_choice(integrator, integrator_names, "integrator")
       match_choice(loss, c("exponential", "logistic"), "loss")
     }, error = function(e)
       stop(sprintf("%s: %s", where, conditionMessage(e)), call. = FALSE))

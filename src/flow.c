@@ -74,14 +74,24 @@ typedef struct {
   double *bal, *bscale, *dwork, *lnorm;
 } ctx_t;
 
-static int all_state_to_theta(const ctx_t *c, const double *s, double *th)
+/* Applies a per-layer map evaluation (mf_theta_from_state() or
+ * mf_state_from_theta()) to every layer of a parameter vector. */
+typedef int (*layer_map_fn)(const mf_map *, const double *, double *, int);
+
+static int all_layers(const ctx_t *c, layer_map_fn f, const double *in,
+                      double *out)
 {
   for (int l = 0; l < c->L; l++) {
     int o = c->net->offset[l], len = c->net->offset[l + 1] - o;
-    int rc = mf_theta_from_state(c->maps + l, s + o, th + o, len);
+    int rc = f(c->maps + l, in + o, out + o, len);
     if (rc) return rc;
   }
   return MF_OK;
+}
+
+static int all_state_to_theta(const ctx_t *c, const double *s, double *th)
+{
+  return all_layers(c, mf_theta_from_state, s, th);
 }
 
 static void all_state_add(const ctx_t *c, const double *s, const double *d,
@@ -95,12 +105,7 @@ static void all_state_add(const ctx_t *c, const double *s, const double *d,
 
 static int all_theta_to_state(const ctx_t *c, const double *th, double *s)
 {
-  for (int l = 0; l < c->L; l++) {
-    int o = c->net->offset[l], len = c->net->offset[l + 1] - o;
-    int rc = mf_state_from_theta(c->maps + l, th + o, s + o, len);
-    if (rc) return rc;
-  }
-  return MF_OK;
+  return all_layers(c, mf_state_from_theta, th, s);
 }
 
 /* state <- state + scale * d, by the same arithmetic as all_state_add()
@@ -304,10 +309,11 @@ size_t mf_flow_work(const mf_net *net, int integrator)
   size_t stages = adaptive ? 7 : integrator == MF_INT_MD ? 0 : 1;
   size_t base = (2 + stages + (adaptive ? 2 : 0)) * P + 4 * (size_t) nh +
     (size_t) net->nlayers;
-  /* the proximal integrator: stage state, F, dx, the error estimate, J,
-   * a block of scaled rows for its Hessian and the last step's start */
+  /* the proximal integrator: stage state, the Newton update, the error
+   * estimate, J, a block of scaled rows for its Hessian and the last
+   * step's start */
   if (integrator == MF_INT_PROXIMAL)
-    return base + 5 * P + P * P + (size_t) MF_BP_BLOCK * P;
+    return base + 4 * P + P * P + (size_t) MF_BP_BLOCK * P;
   if (!adaptive) return base;
   size_t nj = (size_t) mf_flow_jacobian_rows(net);
   int mw = mf_net_max_width(net);
@@ -493,7 +499,7 @@ static const double DP_E[7] = {
  * estimated as J^{-1} (g(x) - g(theta)) / 2, h/2 times the change of the
  * vector field filtered through the implicit matrix. */
 typedef struct {
-  double *F, *dx, *est, *J, *chunk;
+  double *dx, *est, *J, *chunk;
   double *prev, prev_log_h;   /* the last accepted step's start and log h */
   int have_prev;
 } prox_t;
@@ -660,10 +666,9 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
    * wip-cosh-log-step, commit 33b80ee) the run stalls at the same step.
    * At that point the small coordinates (|theta| 2 to 25, d theta / d z
    * = 1 / cosh theta from 0.3 down to 1e-11, against h ~ tau ~ e^300)
-   * still have normalised
-   * gradients of 0.1 to 0.5, so they are far from the quasi-equilibrium
-   * g_S = 0 the Rosenbrock W-stage drives them to; as h -> 0 its
-   * Newton-like correction (gamma C D)^-1 F on them does not vanish, and
+   * still have normalised gradients of 0.1 to 0.5, so they are far from
+   * the quasi-equilibrium g_S = 0 the Rosenbrock W-stage drives them
+   * to; as h -> 0 its Newton-like correction (gamma C D)^-1 F on them does not vanish, and
    * it raises the log-loss from -95 to -60, so every step is rejected
    * until h < 1e-15 tau. Cutting h back to 1 after five rejections in a
    * row (tried, not kept) lets the small coordinates relax and the run go
@@ -678,8 +683,7 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
     if (L != 1 || net->type != MF_NET_DENSE || net->nout != 1 ||
         net->loss != MF_LOSS_EXP || maps[0].family == MF_CUSTOM)
       return MF_ERR_NONFINITE;   /* the entry point refuses these first */
-    PW.F = lnorm + L;
-    PW.dx = PW.F + P;
+    PW.dx = lnorm + L;
     PW.est = PW.dx + P;
     PW.J = PW.est + P;
     PW.chunk = PW.J + (size_t) P * P;
@@ -823,8 +827,7 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
          * 1000 times a step, within the log-loss cap */
         double fac = err == 0 ? 1e3 : 0.9 / sqrt(err);
         fac = fmin(rejected_last ? 1 : 1e3, fmax(0.2, fac));
-        log_h += log(fmin(fac, fall > 0 ?
-                          fmax(0.2, MF_MAX_DLOGLOSS / fall) : 1e3));
+        log_h += log(fmin(fac, fall > 0 ? dlogloss_cap(fall) : 1e3));
         rejected_last = 0;
       } else {
         log_h += log(shrink_factor(err, 0.5));
