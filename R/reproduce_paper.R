@@ -40,6 +40,14 @@
 #'   this scale under `out` are read back instead of run, and cached runs
 #'   of unfinished ones are reused. If `FALSE`, everything is run again.
 #' @param quiet If `TRUE`, no progress bar and no closing message.
+#' @param cores How many experiments to run at once. Above 1 they run in
+#'   forked processes (`parallel::mcparallel()`), each experiment started
+#'   as soon as a process is free, and each with its futures run
+#'   sequentially; the results are the same as with one core, except
+#'   for runs that stop at a time limit. Forking is not available on
+#'   Windows, where the experiments run one at a time whatever `cores`
+#'   says. On two cores, `scale = "full"` takes a little over half as
+#'   long with `cores = 2`.
 #' @return Invisibly, a data frame with one row per file written:
 #'   `experiment`, `kind` (`"figure"` or `"table"`), `file` (relative to
 #'   `out`), `caption`, and `seconds` (time the experiment took).
@@ -54,7 +62,7 @@
 #' @export
 reproduce_paper <- function(out = "mirrorflow-results",
                             scale = c("quick", "full"), experiments = NULL,
-                            resume = TRUE, quiet = FALSE) {
+                            resume = TRUE, quiet = FALSE, cores = 1L) {
   scale <- check_scale(scale)
   if (!is.character(out) || length(out) != 1L || is.na(out) || !nzchar(out))
     stop(sprintf("'out' must be one directory path, not %s", describe(out)),
@@ -68,62 +76,68 @@ reproduce_paper <- function(out = "mirrorflow-results",
                  describe(experiments)), call. = FALSE)
   check_flag(resume, "resume")
   check_flag(quiet, "quiet")
+  cores <- check_number(cores, "cores", lower = 1, integer = TRUE)
+  if (cores > 1 && .Platform$OS.type == "windows") {
+    if (!quiet)
+      cli::cli_alert_info(paste("'cores' = {cores} needs forked processes,",
+                                "which Windows lacks; running one",
+                                "experiment at a time"))
+    cores <- 1L
+  }
   need_package("ggplot2", "reproduce_paper()")
-  run_experiments(out, scale, registry[experiments], resume, quiet)
+  run_experiments(out, scale, registry[experiments], resume, quiet,
+                  as.integer(cores))
 }
 
 # The loop of reproduce_paper() over a registry of experiment functions
 # (a named list), apart so that the tests can hand it experiments of
-# their own.
-run_experiments <- function(out, scale, registry, resume, quiet) {
+# their own. With `cores` above 1 the experiments that are not read back
+# run in forked processes, at most `cores` at a time, each started as soon
+# as another finishes.
+run_experiments <- function(out, scale, registry, resume, quiet,
+                            cores = 1L) {
   dir.create(out, recursive = TRUE, showWarnings = FALSE)
   if (!dir.exists(out))
     stop(sprintf("'out' (%s) could not be created", out), call. = FALSE)
   experiments <- names(registry)
+  rows <- list()
+  # finished experiments are read back first, whatever the cores
+  if (resume) for (name in experiments) {
+    marker <- file.path(out, name, "experiment.rds")
+    if (!file.exists(marker)) next
+    done <- tryCatch(readRDS(marker), error = function(e) NULL)
+    if (identical(done$scale, scale)) rows[[name]] <- done
+  }
+  todo <- setdiff(experiments, names(rows))
   if (!quiet) {
     current <- ""
-    cli::cli_progress_bar(
+    bar <- cli::cli_progress_bar(
       total = length(experiments),
       format = paste("{cli::pb_bar} {cli::pb_current}/{cli::pb_total}",
                      "experiments | {current} | {cli::pb_elapsed}"),
       clear = FALSE)
+    cli::cli_progress_update(inc = length(rows), id = bar)
   }
-  rows <- list()
-  for (name in experiments) {
-    if (!quiet) {
-      current <- name
-      cli::cli_progress_update(inc = 0)
+  one <- function(name) run_one_experiment(out, name, scale,
+                                           registry[[name]], resume)
+  if (cores > 1L && length(todo) > 1L) {
+    rows <- c(rows, run_forked(todo, one, cores, function(running, n) {
+      if (quiet) return()
+      current <<- paste(running, collapse = ", ")
+      cli::cli_progress_update(inc = n, id = bar)
+    }))
+  } else {
+    for (name in todo) {
+      if (!quiet) {
+        current <- name
+        cli::cli_progress_update(inc = 0, id = bar)
+      }
+      rows[[name]] <- one(name)
+      if (!quiet) cli::cli_progress_update(id = bar)
     }
-    dir <- file.path(out, name)
-    marker <- file.path(dir, "experiment.rds")
-    done <- NULL
-    if (resume && file.exists(marker)) {
-      done <- tryCatch(readRDS(marker), error = function(e) NULL)
-      if (!identical(done$scale, scale)) done <- NULL
-    }
-    if (is.null(done)) {
-      dir.create(dir, recursive = TRUE, showWarnings = FALSE)
-      cache <- file.path(dir, paste0("cache-", scale))
-      if (!resume) unlink(cache, recursive = TRUE)
-      t0 <- proc.time()[["elapsed"]]
-      # One experiment failing does not lose the others: its error goes in
-      # the index, no marker is written, and the next call retries it
-      # (with its finished runs cached).
-      done <- tryCatch({
-        ex <- registry[[name]](scale = scale, cache = cache)
-        seconds <- proc.time()[["elapsed"]] - t0
-        write_experiment(ex, dir, name, scale, seconds)
-      }, error = function(e) {
-        list(name = name, title = name, scale = scale,
-             files = empty_files(), seconds = proc.time()[["elapsed"]] - t0,
-             error = conditionMessage(e))
-      })
-      if (is.null(done$error)) saveRDS(done, marker)
-    }
-    rows[[name]] <- done
-    if (!quiet) cli::cli_progress_update()
   }
-  if (!quiet) cli::cli_progress_done()
+  rows <- rows[experiments]
+  if (!quiet) cli::cli_progress_done(id = bar)
   files <- do.call(rbind, c(list(empty_files()),
                             unname(lapply(rows, `[[`, "files"))))
   rownames(files) <- NULL
@@ -143,6 +157,84 @@ run_experiments <- function(out, scale, registry, resume, quiet) {
       sum(files$kind == "figure"), sum(files$kind == "table"),
       normalizePath(out), file.path(normalizePath(out), "index.html")))
   invisible(files)
+}
+
+# One experiment run and written: the record that goes in the index, with
+# `error` set if it failed. One experiment failing does not lose the
+# others: its error goes in the index, no marker is written, and the next
+# call retries it (with its finished runs cached).
+run_one_experiment <- function(out, name, scale, fun, resume) {
+  dir <- file.path(out, name)
+  dir.create(dir, recursive = TRUE, showWarnings = FALSE)
+  cache <- file.path(dir, paste0("cache-", scale))
+  if (!resume) unlink(cache, recursive = TRUE)
+  t0 <- proc.time()[["elapsed"]]
+  done <- tryCatch({
+    ex <- fun(scale = scale, cache = cache)
+    write_experiment(ex, dir, name, scale, proc.time()[["elapsed"]] - t0)
+  }, error = function(e) {
+    list(name = name, title = name, scale = scale, files = empty_files(),
+         seconds = proc.time()[["elapsed"]] - t0,
+         error = conditionMessage(e))
+  })
+  if (is.null(done$error)) saveRDS(done, file.path(dir, "experiment.rds"))
+  done
+}
+
+# `one(name)` for every name, in forked processes (parallel::mcparallel),
+# at most `cores` at a time; `report(running, finished)` is called
+# whenever the set of running jobs changes. A child that dies without a
+# value (killed, or crashed) is reported as that experiment's error. Each
+# child runs the futures of its experiment sequentially: a plan of the
+# parent's with workers of its own is not the child's to use.
+run_forked <- function(names, one, cores, report) {
+  rows <- list()
+  jobs <- list()
+  queue <- names
+  # on an interrupt or an error here, the children still running are
+  # stopped and reaped rather than left behind
+  on.exit(if (length(jobs)) {
+    tools::pskill(vapply(jobs, function(j) j$pid, 1L), tools::SIGTERM)
+    parallel::mccollect(jobs, wait = TRUE)
+  }, add = TRUE)
+  while (length(queue) || length(jobs)) {
+    while (length(queue) && length(jobs) < cores) {
+      name <- queue[1]
+      queue <- queue[-1]
+      jobs[[name]] <- parallel::mcparallel({
+        future::plan("sequential")
+        one(name)
+      }, name = name, mc.set.seed = TRUE, silent = FALSE)
+      report(names(jobs), 0)
+    }
+    # a child that died is reported below, with its experiment's name,
+    # rather than as mccollect()'s anonymous warning
+    got <- withCallingHandlers(
+      parallel::mccollect(jobs, wait = FALSE, timeout = 1),
+      warning = function(w) {
+        if (grepl("did not deliver", conditionMessage(w)))
+          invokeRestart("muffleWarning")
+      })
+    if (is.null(got)) next
+    # mccollect() names a result by its job's name, or by the process id
+    # of a job without one
+    pids <- as.character(vapply(jobs, function(j) j$pid, 1L))
+    for (i in seq_along(got)) {
+      name <- names(got)[i]
+      if (!name %in% names(jobs)) name <- names(jobs)[pids == name]
+      val <- got[[i]]
+      if (!is.list(val) || is.null(val$name) || inherits(val, "try-error"))
+        val <- list(name = name, title = name, scale = NA_character_,
+                    files = empty_files(), seconds = NA_real_,
+                    error = if (inherits(val, "try-error"))
+                      conditionMessage(attr(val, "condition")) else
+                        "its process ended without a result")
+      rows[[name]] <- val
+      jobs[[name]] <- NULL
+      report(names(jobs), 1)
+    }
+  }
+  rows
 }
 
 #' The experiments behind the vignettes

@@ -140,5 +140,9 @@ test_that("bad arguments are refused by name", {
     relu_maps = list(mirror_map("cosh"), mirror_map("cosh"))), "'relu_maps'")
   expect_error(experiment_performance(rtol = 0), "'rtol'")
   expect_error(experiment_performance(md_eta = -1), "'md_eta'")
+  expect_error(experiment_performance(reference_steps = 0.5),
+               "'reference_steps'")
+  expect_error(experiment_performance(relu_reference_steps = 1.5),
+               "'relu_reference_steps'")
   expect_error(experiment_performance(demo_target = 5), "'demo_target'")
 })

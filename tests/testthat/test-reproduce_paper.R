@@ -86,6 +86,67 @@ test_that("a failing experiment is reported and does not lose the others", {
   expect_equal(c(bad$calls, ok$calls), c(2, 1))
 })
 
+# An experiment that records, in its table, the process it ran in and
+# when; `how` makes it fail with an R error or kill its own process.
+timed_experiment <- function(tag, sleep, how = "ok") {
+  function(scale = "quick", cache = NULL) {
+    t0 <- as.numeric(Sys.time())
+    Sys.sleep(sleep)
+    if (how == "error") stop("made to fail")
+    if (how == "die") tools::pskill(Sys.getpid(), tools::SIGKILL)
+    v <- data.frame(pid = Sys.getpid(), start = t0,
+                    end = as.numeric(Sys.time()))
+    fig <- ggplot2::ggplot(v, ggplot2::aes(start, end)) +
+      ggplot2::geom_point()
+    mirrorflow:::new_experiment(
+      tag, paste("experiment", tag), scale, settings = list(a = 1),
+      tables = list(times = v), figures = list(p = fig),
+      captions = c(times = "when", p = "a point"))
+  }
+}
+
+test_that("cores = 2 runs experiments side by side in processes of their own", {
+  skip_if_not_installed("ggplot2")
+  skip_on_os("windows")
+  reg <- list(a = timed_experiment("a", 1.5), b = timed_experiment("b", 1.5),
+              c = timed_experiment("c", 0.2),
+              broken = timed_experiment("broken", 0, "error"),
+              dead = timed_experiment("dead", 0, "die"))
+  out <- tmp_dir()
+  expect_warning(
+    files <- mirrorflow:::run_experiments(out, "quick", reg, TRUE, TRUE, 2L),
+    paste("2 experiment\\(s\\) failed.*broken \\(made to fail\\);",
+          "dead \\(its process ended without a result\\)"))
+  # the same files, in the registry's order, as one core writes them
+  out1 <- tmp_dir()
+  expect_warning(files1 <- mirrorflow:::run_experiments(
+    out1, "quick", reg[c("a", "b", "c")], TRUE, TRUE, 1L), NA)
+  expect_equal(files$file, files1$file)
+  times <- lapply(c("a", "b", "c"), function(e)
+    utils::read.csv(file.path(out, e, "times.csv")))
+  pids <- vapply(times, `[[`, 1, "pid")
+  expect_false(any(pids == Sys.getpid()))
+  expect_equal(anyDuplicated(pids), 0)
+  # a and b were started together, so each began before the other ended
+  expect_lt(times[[1]]$start, times[[2]]$end)
+  expect_lt(times[[2]]$start, times[[1]]$end)
+  html <- readLines(file.path(out, "index.html"))
+  expect_true(any(grepl("Failed</strong>: its process ended", html)))
+  expect_true(file.exists(file.path(out, "a", "experiment.rds")))
+  expect_false(file.exists(file.path(out, "dead", "experiment.rds")))
+  # a second call reads the finished ones back and retries the others
+  reg$dead <- timed_experiment("dead", 0)
+  reg$broken <- timed_experiment("broken", 0)
+  files2 <- mirrorflow:::run_experiments(out, "quick", reg, TRUE, TRUE, 2L)
+  expect_equal(unique(files2$experiment), names(reg))
+  again <- utils::read.csv(file.path(out, "a", "times.csv"))
+  expect_equal(again, times[[1]])
+  expect_error(reproduce_paper(tempdir(), experiments = "trajectories",
+                               cores = 0), "'cores'")
+  expect_error(reproduce_paper(tempdir(), experiments = "trajectories",
+                               cores = 1.5), "'cores'")
+})
+
 test_that("cached() evaluates once per key and keeps keys apart", {
   dir <- tmp_dir()
   n <- 0
