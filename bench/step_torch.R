@@ -249,9 +249,14 @@ threads <- if (grepl("openblas", blas, ignore.case = TRUE)) {
   as.integer(Sys.getenv("OPENBLAS_NUM_THREADS", parallel::detectCores()))
 } else 1L
 python <- Sys.getenv("STEP_TORCH_PYTHON", "/usr/bin/python3")
-# an OpenBLAS run keeps files of its own, beside the reference BLAS ones
+# an OpenBLAS run keeps files of its own, beside the reference BLAS ones,
+# and so does a run with the products' layout other than the one chosen
+# for the BLAS (MIRRORFLOW_BLAS_PRODUCTS, see ?blas_products)
 if (grepl("openblas", blas, ignore.case = TRUE))
   stem <- paste0(stem, "_openblas")
+layout <- as.character(blas_products())
+if (layout != mirrorflow:::blas_layout_for(blas))
+  stem <- paste0(stem, "_", layout)
 
 torch_case <- function(dat, eta_check, tmp) {
   inp <- file.path(tmp, "in.bin")
@@ -441,7 +446,8 @@ info <- c(
           paste(unique(res$torch_version), collapse = ", ")),
   sprintf("machine: %s, %d cores, shared with other jobs: see load",
           Sys.info()[["machine"]], parallel::detectCores()),
-  sprintf("R BLAS: %s", paste(unique(res$blas), collapse = ", ")),
+  sprintf("R BLAS: %s; products' layout: %s (see ?blas_products)",
+          paste(unique(res$blas), collapse = ", "), layout),
   sprintf("mapped into R: %s", loaded_blas()),
   sprintf("mapped into the torch child: %s",
           paste(unique(res$torch_blas), collapse = ", ")),

@@ -685,3 +685,14 @@ SEXP mf_sparsity(SEXP x, SEXP by_row, SEXP threads)
   UNPROTECT(np);
   return out;
 }
+
+/* The products' layout for the BLAS (see mf_blas_direct() in network.c):
+ * `set` is NA to read it, FALSE for copied transposes, TRUE for "T"
+ * handed to dgemm. Returns the layout before the call. */
+SEXP mf_blas_mode(SEXP set)
+{
+  if (TYPEOF(set) != LGLSXP || XLENGTH(set) != 1)
+    error("'set' must be TRUE, FALSE or NA");
+  int v = LOGICAL(set)[0];
+  return ScalarLogical(mf_blas_direct(v == NA_LOGICAL ? -1 : v));
+}

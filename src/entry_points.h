@@ -23,5 +23,6 @@ SEXP mf_margin_grads(SEXP x, SEXP yb, SEXP yc, SEXP netspec, SEXP widths,
                      SEXP theta, SEXP rel_tol);
 SEXP mf_nnls(SEXP K, SEXP b);
 SEXP mf_sparsity(SEXP x, SEXP by_row, SEXP threads);
+SEXP mf_blas_mode(SEXP set);
 
 #endif

@@ -23,6 +23,7 @@ static const R_CallMethodDef call_methods[] = {
   CALLDEF(mf_margin_grads, 7),
   CALLDEF(mf_nnls, 2),
   CALLDEF(mf_sparsity, 3),
+  CALLDEF(mf_blas_mode, 1),
   {NULL, NULL, 0}
 };
 

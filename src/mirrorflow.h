@@ -149,6 +149,9 @@ void mf_net_sample_grads(const mf_net *net, const double *theta,
 
 /* Largest layer width (d for a diagonal net). */
 int mf_net_max_width(const mf_net *net);
+/* The products' layout for the BLAS (see network.c); set < 0 only reads
+ * it. Returns the value before the call. */
+int mf_blas_direct(int set);
 
 /* Homogeneity degree of the network. */
 int mf_net_degree(const mf_net *net);

@@ -24,6 +24,20 @@ int mf_net_max_width(const mf_net *net)
   return mx;
 }
 
+/* How the products with a transposed operand are formed (see the comment
+ * above tscr_wt()): 0, the transposes are copied into tscr and every
+ * product is "N", "N"; 1, dgemm is handed "T" and does it itself, one
+ * call per product where the layout allows. Set once per session from R
+ * (blas_products()), by default from the BLAS R loaded. */
+static int blas_direct = 0;
+
+int mf_blas_direct(int set)
+{
+  int old = blas_direct;
+  if (set >= 0) blas_direct = set ? 1 : 0;
+  return old;
+}
+
 /* Points per block of the blocked products and in-place deltas. */
 static size_t bp_block(const mf_net *net)
 {
@@ -39,13 +53,16 @@ static size_t delta_doubles(const mf_net *net)
     2 * mw * n;
 }
 
-/* The products run as "N", "N" dgemm calls only: an unblocked (reference)
- * BLAS runs A B^T and A^T B 1.5 to 2 times slower than A B at these sizes,
- * because it walks B^T, or A^T, across its leading dimension. The
- * transposed operands are formed in tscr: a block of MF_BP_BLOCK inputs or
- * hidden columns at a time, and MF_BP_BLOCK rows of W_l^T of one layer
- * l >= 2. The copies cost O(size) against the products' O(size x width),
- * and a packing BLAS such as OpenBLAS loses nothing by them. This is the
+/* With blas_direct 0 the products run as "N", "N" dgemm calls only: an
+ * unblocked (reference) BLAS runs A B^T and A^T B 1.5 to 2 times slower
+ * than A B at these sizes, because it walks B^T, or A^T, across its
+ * leading dimension. The transposed operands are formed in tscr: a block
+ * of MF_BP_BLOCK inputs or hidden columns at a time, and MF_BP_BLOCK rows
+ * of W_l^T of one layer l >= 2. The copies cost O(size) against the
+ * products' O(size x width). A packing BLAS such as OpenBLAS transposes
+ * while it packs, so for it the copies are pure cost (8 % of a step), and
+ * so are the extra calls of the blocks; blas_direct 1 hands it "T" and
+ * whole products instead. tscr keeps its size either way. This is the
  * offset of the W_l^T rows in tscr, after the block of transposed
  * columns. */
 static size_t tscr_wt(const mf_net *net)
@@ -212,7 +229,7 @@ static void forward_dense(const mf_net *net, const double *theta,
     } else dst = scratch + (size_t) ((l - 1) % 2) * mw * nnew;
     /* W_1 X^T from X as R stores it, through blocks of X^T where there
      * is room for them (training), else as "N", "T" (new data) */
-    if (l == 1 && tscr) {
+    if (l == 1 && tscr && !blas_direct) {
       for (int j0 = 0; j0 < nnew; j0 += MF_BP_BLOCK) {
         int nb = nnew - j0 < MF_BP_BLOCK ? nnew - j0 : MF_BP_BLOCK;
         transpose(in + j0, nnew, nb, mi, tscr, mi);
@@ -327,6 +344,11 @@ static void grad_dl_ht(const mf_net *net, const double *dl, int mo,
 {
   const double one = 1, zero = 0;
   int n = net->n;
+  if (blas_direct) {
+    F77_CALL(dgemm)("N", "T", &mo, &mi, &n, &one, dl, &mo, H, &mi, &zero,
+                    gW, &mo FCONE FCONE);
+    return;
+  }
   for (int j0 = 0; j0 < n; j0 += MF_BP_BLOCK) {
     int nb = n - j0 < MF_BP_BLOCK ? n - j0 : MF_BP_BLOCK;
     transpose(H + (size_t) j0 * mi, mi, mi, nb, net->tscr, nb);
@@ -349,17 +371,32 @@ static void backprop(const mf_net *net, const double *W, int mo, int mi,
   const double one = 1, zero = 0;
   int n = net->n;
   double *Wt = net->wt;
+  if (dn && blas_direct) {
+    F77_CALL(dgemm)("T", "N", &mi, &n, &mo, &one, W, &mo, dl, &mo, &zero,
+                    dn, &mi FCONE FCONE);
+    activation_slope(net, H, dn, (size_t) mi * n);
+    return;
+  }
   for (int i0 = 0; i0 < mi; i0 += MF_BP_BLOCK) {
     int c = mi - i0 < MF_BP_BLOCK ? mi - i0 : MF_BP_BLOCK;
-    transpose(W + (size_t) i0 * mo, mo, mo, c, Wt, c);
+    /* with blas_direct, the block of W's columns is the "T" operand */
+    const double *Wb = W + (size_t) i0 * mo;
+    int ldw = mo;
+    const char *tw = "T";
+    if (!blas_direct) {
+      transpose(Wb, mo, mo, c, Wt, c);
+      Wb = Wt;
+      ldw = c;
+      tw = "N";
+    }
     if (dn) {
-      F77_CALL(dgemm)("N", "N", &c, &n, &mo, &one, Wt, &c, dl, &mo, &zero,
+      F77_CALL(dgemm)(tw, "N", &c, &n, &mo, &one, Wb, &ldw, dl, &mo, &zero,
                       dn + i0, &mi FCONE FCONE);
       continue;
     }
     for (int j0 = 0; j0 < n; j0 += MF_BP_BLOCK) {
       int nb = n - j0 < MF_BP_BLOCK ? n - j0 : MF_BP_BLOCK;
-      F77_CALL(dgemm)("N", "N", &c, &nb, &mo, &one, Wt, &c,
+      F77_CALL(dgemm)(tw, "N", &c, &nb, &mo, &one, Wb, &ldw,
                       dl + (size_t) j0 * mo, &mo, &zero, block, &c
                       FCONE FCONE);
       for (int j = 0; j < nb; j++) {

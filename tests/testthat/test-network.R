@@ -188,16 +188,73 @@ test_that("both back-propagations agree with plain R over many blocks", {
     th <- flat(w)
     ref <- ref_loss_grad(w, x, y, 0.1)
     expect_gt(sum(abs(ref$gradient)), 1e-2)
-    for (inplace in c(TRUE, FALSE)) {
+    # both layouts of the products (see ?blas_products)
+    for (layout in c("copy", "direct")) for (inplace in c(TRUE, FALSE)) {
+      old <- blas_products(layout)
       r <- .Call(ev, x, lab$yb, lab$yc, spec, as.integer(widths), th,
                  inplace)
-      lab_case <- sprintf("%s, inplace %s", paste(widths, collapse = "-"),
-                          inplace)
+      blas_products(old)
+      lab_case <- sprintf("%s, inplace %s, %s",
+                          paste(widths, collapse = "-"), inplace, layout)
       expect_equal(r$log_loss, ref$log_loss, tolerance = 1e-12,
                    label = lab_case)
       expect_equal(r$gradient, ref$gradient, tolerance = 1e-11,
                    label = lab_case)
     }
+  }
+})
+
+test_that("blas_products() reads, sets and restores the layout", {
+  start <- blas_products()
+  expect_true(start %in% c("copy", "direct"))
+  expect_identical(attr(start, "blas"), extSoftVersion()[["BLAS"]])
+  old <- blas_products("direct")
+  expect_identical(as.character(old), as.character(start))
+  expect_identical(as.character(blas_products()), "direct")
+  expect_identical(as.character(blas_products("copy")), "direct")
+  expect_identical(as.character(blas_products()), "copy")
+  blas_products("auto")
+  expect_identical(as.character(blas_products()),
+                   mirrorflow:::blas_layout_for(extSoftVersion()[["BLAS"]]))
+  blas_products(start)
+  expect_identical(blas_products(), start)
+  for (bad in list("fast", NA_character_, c("copy", "direct"), 1, TRUE))
+    expect_error(blas_products(bad), "'layout'")
+  expect_error(.Call(mirrorflow:::C_mf_blas_mode, "yes"), "'set'")
+  expect_error(.Call(mirrorflow:::C_mf_blas_mode, c(TRUE, FALSE)), "'set'")
+  expect_identical(as.character(blas_products()), as.character(start))
+  # the choice from the library's path
+  lay <- mirrorflow:::blas_layout_for
+  expect_equal(lay("/usr/lib/x86_64-linux-gnu/blas/libblas.so.3.11.0"),
+               "copy")
+  expect_equal(lay("/usr/lib/R/lib/libRblas.so"), "copy")
+  expect_equal(lay(paste0("/usr/lib/x86_64-linux-gnu/openblas-pthread/",
+                          "libblas.so.3")), "direct")
+  expect_equal(lay("/opt/intel/lib/libmkl_rt.so"), "direct")
+  expect_equal(lay(""), "copy")
+})
+
+test_that("a flow gives the same fit with either layout, to rounding", {
+  set.seed(109)
+  net <- homogeneous_net(c(7, 300, 20, 1), "relu")
+  x <- matrix(rnorm(520 * 7), 520)
+  y <- sign(x[, 1] + 0.2)
+  w <- init_weights(net, 0.3)
+  fits <- lapply(c("copy", "direct"), function(layout) {
+    old <- blas_products(layout)
+    on.exit(blas_products(old))
+    lapply(c("md", "adaptive"), function(integ) suppressWarnings(
+      mirror_flow(x, y, net = net, init = w, integrator = integ,
+                  map = mirror_map("hypentropy", beta = 0.1),
+                  control = flow_control(max_steps = 40, eta = 1e-3),
+                  progress = FALSE)))
+  })
+  for (i in 1:2) {
+    expect_equal(fits[[2]][[i]]$weights, fits[[1]][[i]]$weights,
+                 tolerance = 1e-10)
+    expect_equal(fits[[2]][[i]]$log_loss, fits[[1]][[i]]$log_loss,
+                 tolerance = 1e-12)
+    expect_equal(fits[[1]][[i]]$steps, 40)
   }
 })
 
