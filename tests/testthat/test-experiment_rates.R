@@ -51,6 +51,29 @@ test_that("numbers agree with max_margin() and an independent run", {
     expect_lte(row$q_margin, mm$margin + 1e-9)
   }
 
+  # cosh on the linear model runs with the proximal integrator, the others
+  # with the adaptive one; far out (20,000 steps), its loss falls like
+  # t^(-g / (1 + g)), g the l-infinity max margin (the vignette's
+  # caricature, whose corrections fade like e^(-Q))
+  expect_identical(runs$integrator,
+                   c("adaptive", "adaptive", "proximal", "adaptive"))
+  far <- experiment_rates(n = 30, d = 8, k = 2, seed = 3,
+                          maps = list(mirror_map("cosh")), max_steps = 2e4,
+                          relu_width = 0)
+  g_cosh <- max_margin(ds$x, ds$y, gauge = mirror_map("cosh"))$margin
+  r <- far$tables$rates
+  fitted <- r$exponent[r$map == "cosh" & r$quantity == "loss" &
+                         r$law == "t"]
+  expect_equal(fitted, -g_cosh / (1 + g_cosh), tolerance = 1e-4)
+  expect_lt(far$tables$runs$log_loss, -10000)
+  expect_lt(far$tables$runs$relative_gap, 1e-3)
+  # a run too short to reach log t = 1 is refused by name
+  # (the flow has not separated the data yet, and says so)
+  expect_error(suppressWarnings(
+    experiment_rates(n = 30, d = 8, k = 2, seed = 3,
+                     maps = list(mirror_map("cosh")), max_steps = 100,
+                     relu_width = 0)), "'max_steps'")
+
   # the euclidean run again by hand: same flow, same glance, same rates
   set.seed(3)
   fit <- suppressWarnings(mirror_flow(
