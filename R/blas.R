@@ -24,8 +24,10 @@
 #' libraries, and `"copy"` otherwise. The option `mirrorflow.blas_products`
 #' (`"copy"`, `"direct"` or `"auto"`), if set before loading, overrides
 #' that, and failing it the environment variable
-#' `MIRRORFLOW_BLAS_PRODUCTS` (which reaches child processes too). The two layouts compute the same sums in a different order, so
-#' results agree to rounding, not bit for bit.
+#' `MIRRORFLOW_BLAS_PRODUCTS` (which reaches child processes too). The
+#' two layouts compute the same sums, in the same order with the reference
+#' BLAS (whose fits are identical either way) and possibly in another
+#' order with other libraries, whose fits then agree to rounding.
 #'
 #' @param layout `NULL` to read the layout; `"copy"`, `"direct"` or
 #'   `"auto"` (the choice from the loaded BLAS) to set it for the session.

@@ -33,8 +33,8 @@ cat(sprintf(paste("\n%d runs to log-loss %g in %.0f s on %d workers;",
                   sep = " ", collapse = ", ")))
 dir.create("bench/results", showWarnings = FALSE)
 keep <- setdiff(names(sw), "warnings")
-utils::write.csv(as.data.frame(sw)[keep], "bench/results/fashion_sparsity_runs.csv",
-                 row.names = FALSE)
+utils::write.csv(as.data.frame(sw)[keep],
+                 "bench/results/fashion_sparsity_runs.csv", row.names = FALSE)
 utils::write.csv(as.data.frame(cs), "bench/results/fashion_sparsity.csv",
                  row.names = FALSE)
 utils::write.csv(attr(cs, "tests"), "bench/results/fashion_sparsity_tests.csv",

@@ -225,7 +225,7 @@ static void residuals(ipm_t *P)
 static int factor_dual(ipm_t *P)
 {
   int n = P->n, d = P->d, info = 0, inc = 1;
-  double one = 1, zero = 0, tau = 0, schur = 0;
+  double tau = 0, schur = 0;
   for (int k = 0; k < d; k++) {
     if (P->mt == 0) {
       P->kinv[k] = P->uparam ? P->g[k] : 1 / P->h[k];
@@ -301,7 +301,6 @@ static int factor(ipm_t *P)
 {
   if (P->dual) return factor_dual(P);
   int n = P->n, d = P->d, info = 0;
-  double one = 1, zero = 0;
   for (int i = 0; i < n; i++) P->tmpn[i] = sqrt(P->lam[i] / P->s[i]);
   for (int k = 0; k < d; k++) {
     double ck = (P->mt == 0 && P->uparam) ? sqrt(P->g[k]) : 1;

@@ -1,7 +1,7 @@
 # Determinism across BLAS threads: the same seeded flow (a 2-layer ReLU
 # net of width 64 on 400 points of a ReLU teacher in 50 dimensions, and a
-# linear model on a sparse linear teacher) run in child R processes with 1 and with 2 BLAS threads, and
-# compared. With the
+# linear model on a sparse linear teacher) run in child R processes with
+# 1 and with 2 BLAS threads, and compared. With the
 # reference BLAS (single-threaded) the runs must be identical; with a
 # threaded BLAS the blocked products may sum in another order, and the
 # figure reported is the largest relative difference of the trajectory.

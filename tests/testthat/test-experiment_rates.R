@@ -93,7 +93,8 @@ test_that("numbers agree with max_margin() and an independent run", {
   expect_equal(mine$exponent[match(key, paste(mine$quantity, mine$law))],
                cr$exponent)
 
-  # and gradient flow's known rates on a linear model (THEORY section 5)
+  # and gradient flow's known rates on a linear model (Lyu and Li 2020;
+  # Soudry et al. 2018; see ?convergence_rates)
   get <- function(q, l) mine$exponent[mine$quantity == q & mine$law == l]
   expect_equal(get("loss", "t"), -1, tolerance = 1e-3)
   expect_equal(get("horizon_norm", "log t"), 1, tolerance = 0.02)

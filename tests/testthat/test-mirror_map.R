@@ -1,6 +1,6 @@
 # Tests of the mirror maps (R/mirror_map.R, src/mirror_maps.c): round trips,
-# the closed forms of THEORY section 3 and the horizon gauges of section 4,
-# extreme arguments, printing, and the checks on bad input.
+# the closed forms of the potentials and the horizon gauges documented in
+# ?mirror_map, extreme arguments, printing, and the checks on bad input.
 
 # Elementwise relative error; where the reference is 0 the absolute error,
 # and an infinite reference is met only by the same infinity.
@@ -124,8 +124,9 @@ test_that("the numerical inverse of a custom map is exact near 0 too", {
 
 # ---- 2. closed forms -----------------------------------------------------
 
-# THEORY section 3 written in R. sqrt(x^2 + b^2) - b is rewritten as
-# x^2 / (sqrt(x^2 + b^2) + b), the same number without the cancellation.
+# The closed forms of ?mirror_map written in R. sqrt(x^2 + b^2) - b is
+# rewritten as x^2 / (sqrt(x^2 + b^2) + b), the same number without the
+# cancellation.
 theory <- list(
   euclidean = list(
     phi = function(m, x) x^2 / 2,
@@ -159,7 +160,7 @@ theory <- list(
 x_moderate <- c(-9.5, -3, -1.25, -0.6, 0.3, 0.7, 1, 2.2, 4.5, 12)
 z_moderate <- c(-20, -4.5, -1, -0.35, 0.2, 0.8, 1.5, 3, 7.25, 15)
 
-test_that("potential, mirror, inverse and balance follow THEORY section 3", {
+test_that("potential, mirror, inverse and balance follow the closed forms", {
   for (m in builtin_maps()) {
     f <- theory[[m$family]]
     nm <- map_name(m)
@@ -384,7 +385,7 @@ lp_norm <- function(v, p) {
   sum(abs(v)^p)^(1 / p)
 }
 
-test_that("each family carries the horizon exponent of THEORY section 4", {
+test_that("each family carries the horizon exponent of its closed form", {
   expect_identical(mirror_map("euclidean")$horizon_p, 2)
   for (p in pnorm_ps)
     expect_identical(mirror_map("pnorm", p = p)$horizon_p, p)
