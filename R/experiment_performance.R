@@ -13,8 +13,9 @@ utils::globalVariables(c("log_loss", "value", "quantity", "at", "what",
 #' in plain double precision from the margins, as a direct implementation
 #' of \eqn{\sum_i \exp(-q_i)} would, and set beside the log-space values
 #' of [network_loss()]. Second, every map in `maps` with each integrator
-#' (`"md"`, `"loss_scaled"`, `"adaptive"`) on a linear model, and the maps
-#' in `relu_maps` on a ReLU net: gradient evaluations and seconds to each
+#' (`"md"`, `"loss_scaled"`, `"adaptive"` and `"proximal"`) on a linear
+#' model, and the maps in `relu_maps` with the first three on a ReLU net
+#' (the proximal step exists for linear models only): gradient evaluations and seconds to each
 #' log-loss in `targets`, and the error of the Q-margin there against a
 #' reference run of the same map (the adaptive integrator at the tighter
 #' `reference_rtol`, with the Q-margin interpolated at the same log-loss).
@@ -156,7 +157,11 @@ experiment_performance <- function(scale = c("quick", "full"), n = NULL,
           rtol = r, checkpoints = 20000, max_steps = rs))
       })
       refs[[length(refs) + 1L]] <- ref_row(nn, lab, ref, rr, s$targets)
-      for (integ in c("md", "loss_scaled", "adaptive")) {
+      # the proximal step exists for linear models only
+      integs <- c("md", "loss_scaled", "adaptive",
+                  if (proximal_fits(nets[[nn]], "exponential", list(m)))
+                    "proximal")
+      for (integ in integs) {
         rt <- if (nn == "linear") s$rtol else s$relu_rtol
         reached <- TRUE
         for (tg in s$targets) {
@@ -165,8 +170,8 @@ experiment_performance <- function(scale = c("quick", "full"), n = NULL,
           how <- switch(integ,
                         md = sprintf("steps%g_eta%g", s$md_steps, s$md_eta),
                         loss_scaled = sprintf("steps%g", s$max_steps),
-                        adaptive = sprintf("steps%g_rtol%g", s$max_steps,
-                                           rt))
+                        adaptive = , proximal =
+                          sprintf("steps%g_rtol%g", s$max_steps, rt))
           key <- sprintf("run_%s_%s_%s_%s_t%g_%s_limit%g", nn, lab, integ,
                          base_key, tg, how, s$time_limit)
           if (reached) {
@@ -418,7 +423,7 @@ log_space_demo <- function(ds, net, net_name, integrator, s) {
 # ---- figures -------------------------------------------------------------
 
 integrator_colours <- c(md = "#7F7F7F", loss_scaled = "#E69F00",
-                        adaptive = "#0072B2")
+                        adaptive = "#0072B2", proximal = "#009E73")
 
 naive_figure <- function(pts, tab) {
   quantities <- c(naive_loss = "Loss = sum exp(-q) in doubles",

@@ -28,10 +28,12 @@ test_that("the experiment has its tables, figures and captions", {
                              "loss_vs_evals"))
   for (f in ex$figures) expect_s3_class(f, "ggplot")
   expect_setequal(names(ex$captions), c(names(ex$tables), names(ex$figures)))
-  # 2 maps x 3 integrators x 2 targets on the linear model, 1 x 3 x 2 on
-  # the ReLU net
+  # 2 maps x 4 integrators x 2 targets on the linear model, 1 x 3 x 2 on
+  # the ReLU net (no proximal step there)
   it <- ex$tables$integrators
-  expect_equal(nrow(it), 18)
+  expect_equal(nrow(it), 22)
+  expect_equal(sort(unique(it$integrator[it$net == "relu"])),
+               c("adaptive", "loss_scaled", "md"))
   expect_equal(ex$settings$targets, c(-20, -60))
   expect_equal(ex$settings$maps, "euclidean; pnorm(p = 3)")
   # a reached target has its log-loss at or below the target; a deeper
@@ -67,6 +69,13 @@ test_that("the Q-margins stay below the max margin and approach it", {
                             it$integrator == "loss_scaled" & it$reached]
   expect_lt(max(ad), 1e-5)
   if (length(ls)) expect_lt(max(ad), min(ls))
+  # the proximal step, first order, takes many short steps early at this
+  # tolerance (pnorm(3) does not reach -20 in 3000); where it arrives its
+  # Q-margin agrees with the reference
+  px <- it[it$net == "linear" & it$integrator == "proximal", ]
+  expect_equal(nrow(px), 4)
+  expect_true(all(px$reached[px$map == "euclidean"]))
+  expect_lt(max(px$q_margin_error, na.rm = TRUE), 1e-6)
 })
 
 test_that("the naive loss and gradient match log space until exp underflows", {
