@@ -1,6 +1,6 @@
 # The experiment behind the vignette "Performance and numerics": what the
 # log-space loss buys against the same quantities in plain doubles, and the
-# three integrators of flow_control() compared on cost and accuracy.
+# four integrators of mirror_flow() compared on cost and accuracy.
 
 utils::globalVariables(c("log_loss", "value", "quantity", "at", "what",
                          "row", "grad_evals", "map", "integrator", "status"))
