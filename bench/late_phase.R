@@ -6,13 +6,20 @@
 # (interpolated along its trajectory) against a reference run of the same
 # map: the Rosenbrock pair at rtol 1e-4 on the ReLU net (1e-5 agrees with
 # it to 1.3e-6 on the euclidean map, and takes 250 s), the adaptive pair at
-# rtol 1e-8 elsewhere. For each case the table gives the cheapest adaptive
-# run whose error is at most the loss-scaled run's, and the ratio of
-# evaluations.
+# rtol 1e-8 elsewhere, except cosh on the linear model, where the adaptive
+# pair stalls and the proximal step at rtol 1e-8 is the reference. On the
+# linear model the proximal step runs the same ladder of tolerances. For
+# each case the table gives the cheapest adaptive or proximal run whose
+# error is at most the loss-scaled run's, and the ratio of evaluations.
 #
-#   Rscript bench/late_phase.R            (about 10 minutes)
+#   Rscript bench/late_phase.R                  (about 15 minutes)
+#   Rscript bench/late_phase.R maps=cosh        those maps only
+#   Rscript bench/late_phase.R nets=linear      those nets only
 #
-# Run from the repository root; MIRRORFLOW_LIB names a private library.
+# A run of some maps or nets replaces their rows in
+# results/late_phase_runs.csv and keeps the others, so the table can be
+# built in pieces. Run from the repository root; MIRRORFLOW_LIB names a
+# private library.
 lib <- Sys.getenv("MIRRORFLOW_LIB")
 suppressPackageStartupMessages(
   library(mirrorflow, lib.loc = if (nzchar(lib)) lib else NULL))
@@ -25,8 +32,23 @@ nets <- list(linear = homogeneous_net(c(20, 1), "linear"),
 maps <- list(euclidean = mirror_map("euclidean"),
              hypentropy = mirror_map("hypentropy", beta = 0.1),
              pnorm3 = mirror_map("pnorm", p = 3),
-             powers23 = mirror_map("powers", p = 2, q = 3))
+             powers23 = mirror_map("powers", p = 2, q = 3),
+             cosh = mirror_map("cosh"))
 ladder <- c(1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 1e-4)
+
+pick_arg <- function(name, all) {
+  a <- grep(sprintf("^%s=", name), commandArgs(TRUE), value = TRUE)
+  if (!length(a)) return(all)
+  v <- strsplit(sub(sprintf("^%s=", name), "", a[1]), ",")[[1]]
+  bad <- setdiff(v, all)
+  if (length(bad))
+    stop(sprintf("unknown %s: %s (known: %s)", name,
+                 paste(bad, collapse = ", "), paste(all, collapse = ", ")),
+         call. = FALSE)
+  v
+}
+run_maps <- pick_arg("maps", names(maps))
+run_nets <- pick_arg("nets", names(nets))
 
 run <- function(net, map, w0, integrator, rtol = 1e-4,
                 scheme = "auto") {
@@ -50,12 +72,14 @@ at_target <- function(fit) {
 }
 
 rows <- list()
-for (nn in names(nets)) for (mn in names(maps)) {
+for (nn in run_nets) for (mn in run_maps) {
   net <- nets[[nn]]
   set.seed(1)
   w0 <- init_weights(net)
   ref <- if (nn == "relu") run(net, maps[[mn]], w0, "adaptive", 1e-4,
                                "rosenbrock")
+         else if (nn == "linear" && mn == "cosh")
+           run(net, maps[[mn]], w0, "proximal", 1e-8)
          else run(net, maps[[mn]], w0, "adaptive", 1e-8)
   q_ref <- at_target(ref)[["q"]]
   ls <- at_target(run(net, maps[[mn]], w0, "loss_scaled"))
@@ -69,27 +93,40 @@ for (nn in names(nets)) for (mn in names(maps)) {
   add("loss_scaled", NA, ls)
   for (rt in ladder) add("adaptive", rt, at_target(run(net, maps[[mn]], w0,
                                                        "adaptive", rt)))
+  if (nn == "linear")
+    for (rt in ladder) add("proximal", rt, at_target(run(net, maps[[mn]],
+                                                         w0, "proximal",
+                                                         rt)))
   cat(sprintf("%s, %s done\n", nn, mn))
 }
 tab <- do.call(rbind, rows)
 dir.create(file.path("bench", "results"), showWarnings = FALSE)
-utils::write.csv(tab, file.path("bench", "results", "late_phase_runs.csv"),
-                 row.names = FALSE)
+runs_file <- file.path("bench", "results", "late_phase_runs.csv")
+if (file.exists(runs_file) && (length(run_maps) < length(maps) ||
+                               length(run_nets) < length(nets))) {
+  old <- utils::read.csv(runs_file, stringsAsFactors = FALSE)
+  old <- old[!(paste(old$net, old$map) %in% paste(tab$net, tab$map)), ]
+  tab <- rbind(old[names(tab)], tab)
+}
+tab <- tab[order(match(tab$net, names(nets)), match(tab$map, names(maps))),
+           ]
+utils::write.csv(tab, runs_file, row.names = FALSE)
 
 # the cheapest adaptive run at least as accurate as the loss-scaled one
 best <- do.call(rbind, lapply(split(tab, list(tab$net, tab$map),
                                     drop = TRUE), function(r) {
   ls <- r[r$integrator == "loss_scaled", ]
   # a loss-scaled run that never reached the target sets no accuracy
-  good <- r$integrator == "adaptive" & !is.na(r$error) &
+  good <- r$integrator %in% c("adaptive", "proximal") & !is.na(r$error) &
     (is.na(ls$error) | r$error <= ls$error)
   ad <- r[which(good), ]
   pick <- if (nrow(ad)) ad[which.min(ad$evals), ] else NULL
   data.frame(net = ls$net, map = ls$map, ls_evals = ls$evals,
              ls_error = ls$error,
-             adaptive_rtol = if (is.null(pick)) NA else pick$rtol,
-             adaptive_evals = if (is.null(pick)) NA else pick$evals,
-             adaptive_error = if (is.null(pick)) NA else pick$error,
+             integrator = if (is.null(pick)) NA else pick$integrator,
+             rtol = if (is.null(pick)) NA else pick$rtol,
+             evals = if (is.null(pick)) NA else pick$evals,
+             error = if (is.null(pick)) NA else pick$error,
              ratio = if (is.null(pick)) NA else
                round(ls$evals / pick$evals, 1))
 }))

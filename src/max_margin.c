@@ -109,6 +109,7 @@ static void gram(const char *trans, int m, int k, const double *B, int ldb,
 {
   double one = 1, zero = 0;
   if (threads > k / 64) threads = k / 64;
+  threads = mf_omp_threads(threads);
   if (threads < 2 || extra == NULL) {
     F77_CALL(dsyrk)("U", trans, &m, &k, &one, B, &ldb, &zero, M, &m
                     FCONE FCONE);

@@ -152,6 +152,9 @@ int mf_net_max_width(const mf_net *net);
 /* The products' layout for the BLAS (see network.c); set < 0 only reads
  * it. Returns the value before the call. */
 int mf_blas_direct(int set);
+/* The OpenMP threads to use for `requested`: 1 in a process forked from
+ * the one that first used several (see sparsity.c). */
+int mf_omp_threads(int requested);
 
 /* Homogeneity degree of the network. */
 int mf_net_degree(const mf_net *net);

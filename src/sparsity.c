@@ -10,7 +10,30 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#if defined(_OPENMP) && !defined(_WIN32)
+#include <sys/types.h>
+#include <unistd.h>
+#endif
 #include "mirrorflow.h"
+
+/* OpenMP's thread pool does not survive fork(): a process forked after its
+ * parent ran a parallel region (parallel::mcparallel(), future's multicore
+ * plan, reproduce_paper(cores = 2)) hangs in its own next one. So the
+ * process that first asks for more than one thread is remembered, and any
+ * other (a fork of it, which inherits the memory) runs its regions on one
+ * thread, which needs no pool. The sparsity indices do not depend on the
+ * number of threads; max_margin()'s Gram products agree to rounding. */
+int mf_omp_threads(int requested)
+{
+  if (requested <= 1) return 1;
+#if defined(_OPENMP) && !defined(_WIN32)
+  static pid_t owner = 0;
+  pid_t me = getpid();
+  if (owner == 0) owner = me;
+  else if (owner != me) return 1;
+#endif
+  return requested;
+}
 
 /* Ascending sort of n positive doubles. Their bit patterns, read as
  * unsigned 64-bit integers, order like the numbers, so a least-significant-
@@ -102,7 +125,7 @@ void mf_sparsity_indices(const double *a, int n, int m, int by_row,
   int nvec = by_row ? n : m, len = by_row ? m : n;
   const int block = MF_SPARSITY_BLOCK;
   double *rows = work + (size_t) nthreads * len;
-  if (nthreads < 1) nthreads = 1;
+  nthreads = mf_omp_threads(nthreads);
   for (int v0 = 0; v0 < nvec; v0 += block) {
     int v1 = v0 + block < nvec ? v0 + block : nvec;
     if (by_row) {

@@ -250,3 +250,23 @@ test_that("long vectors (the radix-sort path) match the definitions", {
   expect_equal(gini(w), ref_gini(w), tolerance = 1e-12)
   expect_equal(hoyer(w), ref_hoyer(w), tolerance = 1e-12)
 })
+
+test_that("a forked child computes the indices after its parent used threads", {
+  # OpenMP's thread pool does not survive fork(): without the guard in
+  # src/sparsity.c the child below hangs in its first parallel region
+  skip_on_os("windows")
+  old <- options(mirrorflow.threads = 2L)
+  on.exit(options(old))
+  set.seed(31)
+  x <- matrix(abs(rnorm(2e5)), 1000)
+  parent <- hoyer(x)
+  job <- parallel::mcparallel(list(hoyer(x), gini(x)))
+  got <- parallel::mccollect(job, wait = FALSE, timeout = 30)
+  if (is.null(got)) {
+    tools::pskill(job$pid, tools::SIGKILL)
+    parallel::mccollect(job, wait = TRUE)
+  }
+  expect_false(is.null(got), label = "the child's result within 30 s")
+  expect_identical(got[[1]][[1]], parent)
+  expect_identical(got[[1]][[2]], gini(x))
+})
