@@ -76,7 +76,8 @@ reproduce_paper <- function(out = "mirrorflow-results",
                  describe(experiments)), call. = FALSE)
   check_flag(resume, "resume")
   check_flag(quiet, "quiet")
-  cores <- check_number(cores, "cores", lower = 1, integer = TRUE)
+  cores <- check_number(cores, "cores", lower = 1, upper = 1024,
+                        integer = TRUE)
   if (cores > 1 && .Platform$OS.type == "windows") {
     if (!quiet)
       cli::cli_alert_info(paste("'cores' = {cores} needs forked processes,",

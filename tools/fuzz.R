@@ -110,7 +110,9 @@ targets <- list(
   reproduce_paper = list(
     fun = "reproduce_paper",
     args = list(file.path(tempdir(), "fuzz-out"), "quick", "trajectories",
-                TRUE, TRUE)),
+                TRUE, TRUE, 1L)),
+  blas_products = list(fun = "blas_products", args = list("auto")),
+  C_mf_blas_mode = list(call = "C_mf_blas_mode", args = list(NA)),
   paper_experiments = list(fun = "paper_experiments", args = list()),
   C_mf_sparsity = list(call = "C_mf_sparsity",
                        args = list(matrix(1, 2, 2), TRUE, 2L)),

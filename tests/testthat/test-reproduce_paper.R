@@ -145,6 +145,8 @@ test_that("cores = 2 runs experiments side by side in processes of their own", {
                                cores = 0), "'cores'")
   expect_error(reproduce_paper(tempdir(), experiments = "trajectories",
                                cores = 1.5), "'cores'")
+  expect_error(reproduce_paper(tempdir(), experiments = "trajectories",
+                               cores = 1e308), "'cores'")
 })
 
 test_that("cached() evaluates once per key and keeps keys apart", {
