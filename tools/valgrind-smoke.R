@@ -59,6 +59,13 @@ deep3 <- homogeneous_net(c(4, 300, 260, 1), "leaky_relu", 0.1)
 for (integ in c("md", "loss_scaled"))
   quiet(xb, yb, net = deep3, integrator = integ,
         control = flow_control(eta = 1e-4, max_steps = 2))
+# the same nets with the products handed to dgemm whole ("T", no copies)
+old_layout <- blas_products("direct")
+network_loss(wide, xb, yb, init_weights(wide))
+for (integ in c("md", "adaptive"))
+  quiet(xb, yb, net = deep3, integrator = integ,
+        control = flow_control(eta = 1e-4, max_steps = 2))
+blas_products(old_layout)
 # the proximal integrator, on the cosh map past where the adaptive one
 # stalls, and on the other families
 for (m in list(mirror_map("cosh"), mirror_map("pnorm", p = 3),
@@ -87,4 +94,6 @@ hoyer(c(0, 0, 1))
 fs <- feature_sparsity(relu)
 tidy(relu)
 augment(relu)
+# (OpenMP in a forked child is checked in the tests: a fork inside a
+# script that R -f reads under valgrind goes on reading the script)
 cat("valgrind smoke done\n")
