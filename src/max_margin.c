@@ -17,6 +17,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include "mirrorflow.h"
 #include "entry_points.h"
 
 /* Gauge kinds; the integer codes are shared with R/max_margin.R. */
