@@ -35,7 +35,8 @@ utils::globalVariables(c("log_loss", "value", "quantity", "at", "what",
 #'
 #' @param scale `"quick"` (the vignette's settings) or `"full"` (a larger
 #'   set and a wider net, the target -10000, more steps and every map but
-#'   cosh on the ReLU net, where cosh stalls; about 40 minutes).
+#'   cosh on the ReLU net, where cosh stalls; 33 minutes on one core of
+#'   a two-core machine).
 #' @param n,d,k Size of the linear set `simulate_sparse_linear(n, d, k)`:
 #'   points, dimensions, nonzero coordinates of the teacher.
 #' @param width Hidden width of the ReLU net `c(d, width, 1)`.

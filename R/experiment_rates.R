@@ -35,9 +35,8 @@
 #'
 #' @param scale `"quick"` (the vignette's settings, about a minute) or
 #'   `"full"` (larger data, longer runs, every map on the ReLU network as
-#'   well; about 20 minutes on an unloaded two-core machine, of which
-#'   the six linear flows of 150,000 steps take some 11 and the six ReLU
-#'   flows of 20,000 steps some 9).
+#'   well; 73 minutes on one core of a two-core machine with another
+#'   experiment on the other).
 #' @param n,d,k Points, dimension and nonzero teacher coordinates of the
 #'   linear teacher.
 #' @param seed Seed of the data and of the initial weights.
