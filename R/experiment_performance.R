@@ -15,8 +15,9 @@ utils::globalVariables(c("log_loss", "value", "quantity", "at", "what",
 #' of [network_loss()]. Second, every map in `maps` with each integrator
 #' (`"md"`, `"loss_scaled"`, `"adaptive"` and `"proximal"`) on a linear
 #' model, and the maps in `relu_maps` with the first three on a ReLU net
-#' (the proximal step exists for linear models only): gradient evaluations and seconds to each
-#' log-loss in `targets`, and the error of the Q-margin there against a
+#' (the proximal step exists for linear models only): gradient
+#' evaluations and seconds to each log-loss in `targets`, and the error
+#' of the Q-margin there against a
 #' reference run of the same map (the adaptive integrator at the tighter
 #' `reference_rtol`, with the Q-margin interpolated at the same log-loss).
 #' A second reference at four times `reference_rtol` bounds the error of
