@@ -670,9 +670,10 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
    * the quasi-equilibrium g_S = 0 the Rosenbrock W-stage drives them
    * to; as h -> 0 its Newton-like correction (gamma C D)^-1 F on them
    * does not vanish, and it raises the log-loss from -95 to -60, so every
-   * step is rejected until h < 1e-15 tau. Cutting h back to 1 after five rejections in a
-   * row (tried, not kept) lets the small coordinates relax and the run go
-   * on, but the same failure returns every ~35 units of log tau (~950
+   * step is rejected until h < 1e-15 tau. Cutting h back to 1 after five
+   * rejections in a row (tried, not kept) lets the small coordinates
+   * relax and the run go on, but the same failure returns every ~35
+   * units of log tau (~950
    * steps for 11 units of log-loss), far too slow for log-loss -10000.
    * What would lift it for networks: the proximal step with a trust
    * region or a line search on D_phi(x, theta) / h + log Loss(x), which
