@@ -221,13 +221,9 @@ run_forked <- function(names, one, cores, report) {
           invokeRestart("muffleWarning")
       })
     if (is.null(got)) next
-    # mccollect() names a result by its job's name, or by the process id
-    # of a job without one
-    pids <- as.character(vapply(jobs, function(j) j$pid, 1L))
-    for (i in seq_along(got)) {
-      name <- names(got)[i]
-      if (!name %in% names(jobs)) name <- names(jobs)[pids == name]
-      val <- got[[i]]
+    # mccollect() names each result by its job's name, the experiment's
+    for (name in names(got)) {
+      val <- got[[name]]
       if (!is.list(val) || is.null(val$name) || inherits(val, "try-error"))
         val <- list(name = name, title = name, scale = NA_character_,
                     files = empty_files(), seconds = NA_real_,
