@@ -206,6 +206,34 @@ test_that("integrators honour their contracts", {
                  "step limit")
 })
 
+test_that("auto moves to the Rosenbrock pair soon after the loss rises", {
+  # On a linear model late in a run the explicit pair's steps raise the
+  # loss though its error estimate passes them; counted once toward the
+  # stiffness switch such rises kept it on the explicit pair for 87,021
+  # evaluations to log-loss -1000 here (hypentropy, rtol 1e-4), against
+  # about 6,400 with them counted three times.
+  sl <- simulate_sparse_linear(100, 20, 3, seed = 1)
+  lin <- homogeneous_net(c(20, 1), "linear")
+  set.seed(1)
+  w0 <- init_weights(lin)
+  f <- quiet_flow(sl$x, sl$y, net = lin, init = w0,
+                  map = mirror_map("hypentropy", beta = 0.1),
+                  control = flow_control(target_log_loss = -1000,
+                                         rtol = 1e-4, atol = 1e-7,
+                                         max_steps = 1e5))
+  expect_equal(f$stop_reason, "target_log_loss")
+  expect_lt(f$grad_evals, 20000)
+  # the same flow as a tight run of the Rosenbrock pair alone
+  ros <- quiet_flow(sl$x, sl$y, net = lin, init = w0,
+                    map = mirror_map("hypentropy", beta = 0.1),
+                    control = flow_control(target_log_loss = -1000,
+                                           rtol = 1e-6, atol = 1e-9,
+                                           max_steps = 1e5,
+                                           scheme = "rosenbrock"))
+  expect_equal(tail(trajectory(f)$q_margin, 1),
+               tail(trajectory(ros)$q_margin, 1), tolerance = 1e-3)
+})
+
 test_that("the Rosenbrock pair gets past loss rises at ReLU kinks quickly", {
   # Late on a ReLU net the Rosenbrock pair's steps are limited by rises of
   # the loss where a step crosses a kink, not by its error estimate. After
