@@ -43,8 +43,9 @@
 #'   models, and the explicit pair's order buys little; there `rtol` of
 #'   `1e-1` to `1e-2` with `scheme = "rosenbrock"` reached log-loss -1000
 #'   at the Q-margin accuracy of the loss-scaled schedule with about ten
-#'   times fewer evaluations, the default scheme with five to ten times
-#'   fewer (the benchmark `bench/late_phase.R` of the source repository).
+#'   times fewer evaluations in the median, the default scheme with 4 to
+#'   15 times fewer, median 7 (the benchmark `bench/late_phase.R` of the
+#'   source repository).
 #'   The Rosenbrock pair alone is not the default: at tight tolerances
 #'   early in a flow its second order takes far more steps than the
 #'   explicit pair's fifth, and each step forms a Jacobian over up to 1024

@@ -131,7 +131,8 @@ tab <- tab[order(tab$seed, match(tab$net, names(nets)),
                  match(tab$map, names(maps))), ]
 utils::write.csv(tab, runs_file, row.names = FALSE)
 
-# the cheapest adaptive run at least as accurate as the loss-scaled one
+# the cheapest error-controlled run (adaptive, Rosenbrock alone or
+# proximal) at least as accurate as the loss-scaled one
 best <- do.call(rbind, lapply(split(tab, list(tab$seed, tab$net, tab$map),
                                     drop = TRUE), function(r) {
   ls <- r[r$integrator == "loss_scaled", ]

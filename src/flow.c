@@ -854,7 +854,7 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
        * with W = I - gamma h J. kst holds k1, k2, F and scratch. */
       double *k1 = kst, *k2 = kst + P, *F = kst + 2 * (size_t) P;
       double gh = ros_gamma * h;
-      int ok = 1, rose = 0;
+      int ok = 1, loss_rose = 0;
       if (!jac_valid) {
         rc = jac_build(&c, &J, theta);
         if (rc) return rc;
@@ -891,7 +891,7 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
           res->evals++;
           if (!ok) err = INFINITY;
           else if (newL > logL + 1e-12 * fmax(1, fabs(logL))) {
-            rose = err <= 1;
+            loss_rose = err <= 1;
             err = fmax(err, 2);
           }
         }
@@ -912,7 +912,7 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
          * (0.64 at err = 2) took runs of five to eight rejections in a row
          * to get back below it on ReLU nets. A quarter of the step gets
          * there in one or two. */
-        h *= rose ? 0.25 : shrink_factor(err, 0.5);
+        h *= loss_rose ? 0.25 : shrink_factor(err, 0.5);
         res->rejected++;
         rejected_last = 1;
       }
