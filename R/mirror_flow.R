@@ -77,7 +77,10 @@ trajectory_columns <- c("step", "log_time", "tau", "log_loss", "q_min",
 #'   cannot separate, where the flow settles at a finite minimiser),
 #'   `"stalled"` (the step fell below what double precision resolves
 #'   against the normalised time, or that time neared the top of the
-#'   double range) or `"nonfinite"` (the next step was not finite). A
+#'   double range; for the adaptive integrator also 500 attempts in a row
+#'   at steps below 1e-9 of the normalised time, as where a ReLU net's
+#'   flow slides along a kink of the activation and every step across it
+#'   raises the loss) or `"nonfinite"` (the next step was not finite). A
 #'   warning accompanies every reason but the target and the step limit
 #'   of `"md"`.
 #'
@@ -263,11 +266,17 @@ warn_about_run <- function(fit) {
   if (reason == "stalled") {
     linear <- fit$integrator != "proximal" &&
       proximal_fits(fit$net, fit$loss, fit$maps)
+    relu <- fit$integrator == "adaptive" &&
+      isTRUE(fit$net$activation %in% c("relu", "leaky_relu"))
     warning(sprintf(paste("the integrator stalled after %s steps: its step,",
                           "or the normalised time, went beyond what double",
-                          "precision resolves%s"),
+                          "precision resolves, or its step stayed below",
+                          "1e-9 of the normalised time%s"),
                     format(fit$steps),
                     if (linear) "; integrator = \"proximal\" has no such limit"
+                    else if (relu) paste0("; on a ReLU net a smaller rtol ",
+                                          "or scheme = \"rosenbrock\" may ",
+                                          "avoid the kink it met")
                     else ""), call. = FALSE)
   }
   if (reason == "converged" && final$q_min > 0)
