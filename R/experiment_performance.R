@@ -159,9 +159,9 @@ experiment_performance <- function(scale = c("quick", "full"), n = NULL,
           rtol = r, checkpoints = 20000, max_steps = rs))
       })
       refs[[length(refs) + 1L]] <- ref_row(nn, lab, ref, rr, s$targets)
-      # the proximal step exists for linear models only
+      # the proximal step runs on the linear model only here
       integs <- c("md", "loss_scaled", "adaptive",
-                  if (proximal_fits(nets[[nn]], "exponential", list(m)))
+                  if (is_linear_model(nets[[nn]]))
                     "proximal")
       for (integ in integs) {
         rt <- if (nn == "linear") s$rtol else s$relu_rtol

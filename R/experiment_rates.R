@@ -176,7 +176,7 @@ rates_init_scale <- 0.1
 # src/flow.c), and the proximal step follows the same flow on with its
 # dual in log space.
 rates_integrator <- function(net, map) {
-  if (map$family == "cosh" && proximal_fits(net, "exponential", list(map)))
+  if (map$family == "cosh" && is_linear_model(net))
     "proximal" else "adaptive"
 }
 # The ReLU network's kinks cap the step of a tight tolerance at a few

@@ -10,8 +10,9 @@
 # 1e-4 on the ReLU net (1e-5 agrees with it to 1.3e-6 on the euclidean
 # map, and takes 250 s), the adaptive pair at rtol 1e-8 elsewhere, except
 # cosh on the linear model, where the adaptive pair stalls and the
-# proximal step at rtol 1e-8 is the reference. On the linear model the
-# proximal step runs the same ladder of tolerances. For each case the
+# proximal step at rtol 1e-8 is the reference. On the linear model and
+# the diagonal network the proximal step runs the same ladder of
+# tolerances. For each case the
 # table gives the cheapest run whose error is at most the loss-scaled
 # run's, and the ratio of evaluations.
 #
@@ -109,7 +110,7 @@ for (sd in run_seeds) for (nn in run_nets) for (mn in run_maps) {
   if (nn == "relu" && mn != "cosh")
     for (rt in ladder) add("rosenbrock", rt, at_target(
       run(net, maps[[mn]], w0, "adaptive", rt, "rosenbrock")))
-  if (nn == "linear")
+  if (nn %in% c("linear", "diagonal"))
     for (rt in ladder) add("proximal", rt, at_target(run(net, maps[[mn]],
                                                          w0, "proximal",
                                                          rt)))

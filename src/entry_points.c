@@ -452,11 +452,15 @@ SEXP mf_flow(SEXP x, SEXP yb, SEXP yc, SEXP netspec, SEXP widths, SEXP maps,
         cv[0] == MF_INT_ADAPTIVE || cv[0] == MF_INT_PROXIMAL))
     error("'control' names an unknown integrator");
   ctl.integrator = (int) cv[0];
-  if (ctl.integrator == MF_INT_PROXIMAL &&
-      (net.type != MF_NET_DENSE || net.nlayers != 1 || net.nout != 1 ||
-       net.loss != MF_LOSS_EXP || m[0].family == MF_CUSTOM))
-    error("the proximal integrator needs a linear model with one output, "
-          "the exponential loss and a built-in map");
+  if (ctl.integrator == MF_INT_PROXIMAL) {
+    int custom = 0;
+    for (int l = 0; l < net.nlayers; l++) custom |= m[l].family == MF_CUSTOM;
+    int linear = net.type == MF_NET_DENSE && net.nlayers == 1;
+    if (!(linear || net.type == MF_NET_DIAGONAL) || net.nout != 1 ||
+        net.loss != MF_LOSS_EXP || custom)
+      error("the proximal integrator needs a linear model with one output "
+            "or a diagonal network, the exponential loss and built-in maps");
+  }
   ctl.eta = cv[1];
   ctl.max_steps = cv[2];
   ctl.target_log_loss = cv[3];

@@ -72,6 +72,14 @@ for (m in list(mirror_map("cosh"), mirror_map("pnorm", p = 3),
                mirror_map("powers", p = 2, q = 3)))
   quiet(x, y, map = m, integrator = "proximal",
         control = flow_control(target_log_loss = -300))
+# and on a diagonal network, with a map per block, past 256 points (one
+# block of margin gradients) for its Hessian
+xd <- matrix(rnorm(300 * 4), 300, 4)
+yd <- ifelse(xd[, 1] - xd[, 2] > 0, 1, -1)
+for (m in list(mirror_map("cosh"),
+               list(mirror_map("pnorm", p = 3), mirror_map("euclidean"))))
+  quiet(xd, yd, net = diagonal_net(4), map = m, integrator = "proximal",
+        control = flow_control(target_log_loss = -50, max_steps = 200))
 # initial weights as blocks, and an R error inside a custom map's function
 # during a run (the run's memory is freed on the way out)
 quiet(x, y, init = list(matrix(rnorm(4), 1)), integrator = "md",
