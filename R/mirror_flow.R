@@ -102,7 +102,7 @@ trajectory_columns <- c("step", "log_time", "tau", "log_loss", "q_min",
 #' integrator stalls near log-loss -95 on it; on a linear model
 #' `integrator = "proximal"` takes it to log-loss -10000 in seconds, and on
 #' a diagonal network further than the adaptive integrator but slowly
-#' (about log-loss -740 in two minutes on a 20-feature set, its steps held
+#' (about log-loss -800 in two minutes on a 20-feature set, its steps held
 #' near 1e-3 of the normalised time by the Newton solve). A ReLU network
 #' costs more per step, and the kinks of its activation limit the step.
 #'

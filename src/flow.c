@@ -545,15 +545,27 @@ static const double DP_E[7] = {
  * then converges linearly at best, a solve that stops contracting is a
  * rejected step, and the smaller step that follows is convex again.
  * Limitation: late on the cosh map this keeps the step near 1e-3 of the
- * normalised time (20-variable diagonal net: log-loss -742 in 120 s, where
- * the adaptive pairs stall near -95); a Newton solve of the nonconvex
- * problem with a line search or trust region on D_phi(x, theta) / h + log
- * Loss(x) would let the step grow with tau as on a linear model. A ReLU
- * network is not offered: its kinks leave F without a root where the
- * solution slides along one, and Newton does not converge there. */
+ * normalised time (20-feature diagonal net: log-loss -802 in 120 s, where
+ * the adaptive pairs stall near -95). Not enough, tried: cutting each
+ * update back to the zero of the secant of the objective's slope along it
+ * (a line search that needs no objective values), and stopping Newton at
+ * 1e-4 to 1e-8 of the error norm instead of 1e-12 of the coordinates (the
+ * looser ones let the loss rise). A solve of the nonconvex problem that
+ * follows its negative curvature (a trust region on D_phi(x, theta) / h +
+ * log Loss(x)) would let the step grow with tau as on a linear model. A
+ * ReLU network is not offered: its kinks leave F without a root where
+ * the solution slides along one, and Newton does not converge there. */
 /* Newton on a diagonal network gives up once an update, from the fifth
- * on, is not PROX_RHO_MAX times shorter than the one before. */
+ * on, is not PROX_RHO_MAX times shorter than the one before. After a
+ * solve that failed there, the step grows back to at most half the step
+ * that failed, a ceiling that lifts by PROX_CEIL_LIFT per accepted step:
+ * without it the step grew by the error estimate's factor into the next
+ * failure, and on cosh (20-feature diagonal net, rtol 0.1) two attempts
+ * in three failed; with it 1 in 40 do, and 20 s of the run reach log-loss
+ * -720 instead of -595 (lifts of 1.005 to 1.05 did about as well, 1.2
+ * reached -616). */
 #define PROX_RHO_MAX 0.9
+#define PROX_CEIL_LIFT 1.02
 
 typedef struct {
   double *dx, *est, *J, *chunk;
@@ -569,48 +581,53 @@ static const mf_map *param_map(const ctx_t *c, int i)
   return c->maps + l;
 }
 
-/* Accumulates sum_j w_j a_j a_j^T into the upper triangle of J: rows of x
- * for a linear model, margin gradients of MF_BP_BLOCK points at a time
- * for a diagonal network. Points whose weight is below 1e-16 of the
- * largest add nothing a double can hold and are skipped there. */
-static void prox_gram(const ctx_t *c, const double *x, prox_t *W)
+/* Accumulates S = sum_j w_j x_j x_j^T over the rows of x into the upper
+ * triangle of the d x d matrix at S (leading dimension lds), MF_BP_BLOCK
+ * rows at a time. */
+static void prox_xgram(const ctx_t *c, int d, double *S, int lds,
+                       prox_t *W)
 {
   const double one = 1, zero = 0;
-  int P = c->P, n = c->net->n;
+  int n = c->net->n;
   const double *X = c->net->x, *w = c->net->w;
+  for (int j0 = 0; j0 < n; j0 += MF_BP_BLOCK) {
+    int nb = n - j0 < MF_BP_BLOCK ? n - j0 : MF_BP_BLOCK;
+    for (int k = 0; k < d; k++)
+      for (int i = 0; i < nb; i++)
+        W->chunk[i + (size_t) k * nb] =
+          sqrt(w[j0 + i]) * X[j0 + i + (size_t) k * n];
+    F77_CALL(dsyrk)("U", "T", &d, &nb, &one, W->chunk, &nb,
+                    j0 == 0 ? &zero : &one, S, &lds FCONE FCONE);
+  }
+}
+
+/* Puts sum_j w_j a_j a_j^T, a_j the gradient of point j's margin, in the
+ * upper triangle of J. On a linear model a_j is a row of x. On a diagonal
+ * network a_j = 2 y_j (u * x_j, -v * x_j), so the sum is 4 s_a s_b
+ * theta_a theta_b S[k(a), k(b)], s the sign of the block and k(a) the
+ * feature of parameter a: one d x d product instead of a 2d x 2d one. S
+ * goes to J's strictly lower left block (rows d to 2d - 1, columns 0 to
+ * d - 1), which the upper triangle never reads. */
+static void prox_gram(const ctx_t *c, const double *x, prox_t *W)
+{
+  int P = c->P;
   if (prox_linear(c->net)) {
-    for (int j0 = 0; j0 < n; j0 += MF_BP_BLOCK) {
-      int nb = n - j0 < MF_BP_BLOCK ? n - j0 : MF_BP_BLOCK;
-      for (int k = 0; k < P; k++)
-        for (int i = 0; i < nb; i++)
-          W->chunk[i + (size_t) k * nb] =
-            sqrt(w[j0 + i]) * X[j0 + i + (size_t) k * n];
-      F77_CALL(dsyrk)("U", "T", &P, &nb, &one, W->chunk, &nb,
-                      j0 == 0 ? &zero : &one, W->J, &P FCONE FCONE);
-    }
+    prox_xgram(c, P, W->J, P, W);
     return;
   }
-  int idx[MF_BP_BLOCK], started = 0;
-  double wmax = 0;
-  for (int i = 0; i < n; i++) wmax = fmax(wmax, w[i]);
-  for (int j0 = 0; j0 < n;) {
-    int nb = 0;
-    for (; j0 < n && nb < MF_BP_BLOCK; j0++)
-      if (w[j0] > 1e-16 * wmax) idx[nb++] = j0;
-    if (nb == 0) break;
-    /* a diagonal network's margin gradients need no scratch */
-    mf_net_sample_grads(c->net, x, idx, nb, W->chunk, NULL);
-    for (int s = 0; s < nb; s++) {
-      double sw = sqrt(w[idx[s]]), *a = W->chunk + (size_t) s * P;
-      for (int k = 0; k < P; k++) a[k] *= sw;
+  int d = c->net->widths[0];
+  const double *S = W->J + d;
+  prox_xgram(c, d, W->J + d, P, W);
+  for (int b = 0; b < P; b++) {
+    int kb = b % d;
+    double sb = b < d ? 2 * x[b] : -2 * x[b];
+    for (int a = 0; a <= b; a++) {
+      int ka = a % d;
+      double sa = a < d ? 2 * x[a] : -2 * x[a];
+      double sab = ka <= kb ? S[ka + (size_t) kb * P] : S[kb + (size_t) ka * P];
+      W->J[a + (size_t) b * P] = sa * sb * sab;
     }
-    F77_CALL(dsyrk)("U", "N", &P, &nb, &one, W->chunk, &P,
-                    started ? &one : &zero, W->J, &P FCONE FCONE);
-    started = 1;
   }
-  if (!started)
-    for (int k = 0; k < P; k++)
-      memset(W->J + (size_t) k * P, 0, sizeof(double) * (k + 1));
 }
 
 /* A diagonal network's margins are sums of c_ik theta_k^2, so the part of
@@ -891,6 +908,7 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
   ckpt_t ck = {res, P, 0.05, -INFINITY};
   int rejected_last = 0, unchanged = 0, tiny_run = 0;
   double ros_ceil = INFINITY;   /* see ceiling_grow() */
+  double prox_ceil = INFINITY;  /* log of the proximal step's ceiling */
 
   for (;;) {
     /* limits */
@@ -989,9 +1007,14 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
          * 1000 times a step, within the log-loss cap */
         double fac = err == 0 ? 1e3 : 0.9 / sqrt(err);
         fac = fmin(rejected_last ? 1 : 1e3, fmax(0.2, fac));
+        double log_h0 = log_h;
         log_h += log(fmin(fac, fall > 0 ? dlogloss_cap(fall) : 1e3));
+        if (log_h > prox_ceil) log_h = fmax(log_h0, prox_ceil);
+        prox_ceil += log(PROX_CEIL_LIFT);
         rejected_last = 0;
       } else {
+        if (!ok && !prox_linear(net))
+          prox_ceil = fmin(prox_ceil, log_h + log(0.5));
         log_h += log(shrink_factor(err, 0.5));
         res->rejected++;
         rejected_last = 1;
