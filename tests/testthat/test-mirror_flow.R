@@ -707,15 +707,20 @@ test_that("the proximal step on u, v follows hypentropy on w", {
 
 test_that("cosh on a diagonal network goes past the adaptive stall", {
   # the adaptive pairs stall near log-loss -95 on cosh; the proximal step
-  # on the diagonal net goes on, with finite values and a falling loss
+  # on the diagonal net goes on, with finite values and a falling loss.
+  # After a failed Newton solve its step grows back only slowly: before
+  # that ceiling this run took 2251 rejections and 22,404 evaluations,
+  # with it 14 and 7653.
   data(sparse_teacher, envir = environment())
   d <- ncol(sparse_teacher$x)
   fit <- quiet_flow(sparse_teacher$x, sparse_teacher$y, net = diagonal_net(d),
                     map = mirror_map("cosh"), integrator = "proximal",
-                    control = flow_control(target_log_loss = -200,
+                    control = flow_control(target_log_loss = -300,
                                            rtol = 0.1, atol = 1e-4,
                                            time_limit = 120))
   expect_equal(fit$stop_reason, "target_log_loss")
+  expect_lt(fit$rejected, 200)
+  expect_lt(fit$grad_evals, 15000)
   tr <- trajectory(fit)
   expect_true(all(is.finite(fit$state)))
   expect_true(all(is.finite(tr$q_margin)) && all(is.finite(tr$log_time)))
