@@ -15,7 +15,7 @@ utils::globalVariables(c("log_loss", "value", "quantity", "at", "what",
 #' of [network_loss()]. Second, every map in `maps` with each integrator
 #' (`"md"`, `"loss_scaled"`, `"adaptive"` and `"proximal"`) on a linear
 #' model, and the maps in `relu_maps` with the first three on a ReLU net
-#' (the proximal step exists for linear models only): gradient
+#' (the proximal step does not exist for ReLU nets): gradient
 #' evaluations and seconds to each log-loss in `targets`, and the error
 #' of the Q-margin there against a
 #' reference run of the same map (the adaptive integrator at the tighter
@@ -159,7 +159,8 @@ experiment_performance <- function(scale = c("quick", "full"), n = NULL,
           rtol = r, checkpoints = 20000, max_steps = rs))
       })
       refs[[length(refs) + 1L]] <- ref_row(nn, lab, ref, rr, s$targets)
-      # the proximal step runs on the linear model only here
+      # the proximal step runs on the linear model only here (it exists
+      # for diagonal nets too, not for ReLU nets)
       integs <- c("md", "loss_scaled", "adaptive",
                   if (is_linear_model(nets[[nn]]))
                     "proximal")
