@@ -41,8 +41,9 @@ trajectory_columns <- c("step", "log_time", "tau", "log_loss", "q_min",
 #'   problem's exact Hessian, with the step set by an error estimate
 #'   (`rtol`, `atol`) and carried by its logarithm. On a linear model the
 #'   problem is strictly convex, so no step is too large to be stable; on
-#'   a diagonal network it is convex only for steps short enough, and a
-#'   step whose Newton solve does not converge is retried shorter. It is first
+#'   a diagonal network it need not be, its Hessian is then factored as
+#'   an indefinite matrix, and a step whose Newton solve does not converge
+#'   is retried shorter. It is first
 #'   order, so early in a run it takes smaller steps than `"adaptive"`,
 #'   but nothing in it stalls late: it is the integrator that takes the
 #'   cosh map to log-loss -10000, where the normalised time passes
@@ -100,11 +101,9 @@ trajectory_columns <- c("step", "log_time", "tau", "log_loss", "q_min",
 #' parameters grow only like the logarithm of the dual variable, so its
 #' l-infinity gap closes very slowly in log time, and the adaptive
 #' integrator stalls near log-loss -95 on it; on a linear model
-#' `integrator = "proximal"` takes it to log-loss -10000 in seconds, and on
-#' a diagonal network further than the adaptive integrator but slowly
-#' (about log-loss -800 in two minutes on a 20-feature set, its steps held
-#' near 1e-3 of the normalised time by the Newton solve). A ReLU network
-#' costs more per step, and the kinks of its activation limit the step.
+#' `integrator = "proximal"` takes it to log-loss -10000 in seconds, on a
+#' linear model and on a diagonal network alike. A ReLU network costs more
+#' per step, and the kinks of its activation limit the step.
 #'
 #' A run interrupted by the user returns what it had, with a warning. A run
 #' that stops at its step or time limit before the loss reaches its target,
@@ -274,8 +273,8 @@ warn_about_run <- function(fit) {
                     format(fit$steps), fit$log_loss,
                     fit$control$target_log_loss), call. = FALSE)
   if (reason == "stalled") {
-    linear <- fit$integrator != "proximal" &&
-      proximal_fits(fit$net, fit$loss, fit$maps) && is_linear_model(fit$net)
+    prox_ok <- fit$integrator != "proximal" &&
+      proximal_fits(fit$net, fit$loss, fit$maps)
     relu <- fit$integrator == "adaptive" &&
       isTRUE(fit$net$activation %in% c("relu", "leaky_relu"))
     warning(sprintf(paste("the integrator stalled after %s steps: its step,",
@@ -283,7 +282,7 @@ warn_about_run <- function(fit) {
                           "precision resolves, or its step stayed below",
                           "1e-9 of the normalised time%s"),
                     format(fit$steps),
-                    if (linear) "; integrator = \"proximal\" has no such limit"
+                    if (prox_ok) "; integrator = \"proximal\" has no such limit"
                     else if (relu) paste0("; on a ReLU net a smaller rtol ",
                                           "or scheme = \"rosenbrock\" may ",
                                           "avoid the kink it met")

@@ -502,7 +502,9 @@ SEXP mf_flow(SEXP x, SEXP yb, SEXP yc, SEXP netspec, SEXP widths, SEXP maps,
   res.balance0 = (double *) R_alloc(nh > 0 ? nh : 1, sizeof(double));
   res.balance_scale0 = (double *) R_alloc(nh > 0 ? nh : 1, sizeof(double));
   res.step_size = ctl.eta;
-  int *iwork = (int *) R_alloc(net.n, sizeof(int));
+  /* the adaptive Jacobian's point indices (n) or the proximal step's
+   * pivots (P) */
+  int *iwork = (int *) R_alloc(net.n > P ? net.n : P, sizeof(int));
   int *iwnet = (int *) R_alloc(net.n, sizeof(int));
 
   SEXP theta = PROTECT(allocVector(REALSXP, P)); np++;

@@ -539,38 +539,34 @@ static const double DP_E[7] = {
  * estimated as J^{-1} (g(x) - g(theta)) / 2, h/2 times the change of the
  * vector field filtered through the implicit matrix.
  *
- * On a diagonal network E is indefinite (negative on the coordinates that
- * grow), so the problem is convex only while phi''/h outweighs it. Where
- * J is not positive definite its negative part of E is dropped: Newton
- * then converges linearly at best, a solve that stops contracting is a
- * rejected step, and the smaller step that follows is convex again.
- * Limitation: late on the cosh map this keeps the step near 1e-3 of the
- * normalised time (20-feature diagonal net: log-loss -802 in 120 s, where
- * the adaptive pairs stall near -95). Not enough, tried: cutting each
- * update back to the zero of the secant of the objective's slope along it
- * (a line search that needs no objective values), and stopping Newton at
- * 1e-4 to 1e-8 of the error norm instead of 1e-12 of the coordinates (the
- * looser ones let the loss rise). A solve of the nonconvex problem that
- * follows its negative curvature (a trust region on D_phi(x, theta) / h +
- * log Loss(x)) would let the step grow with tau as on a linear model. A
- * ReLU network is not offered: its kinks leave F without a root where
- * the solution slides along one, and Newton does not converge there. */
+ * On a diagonal network E is indefinite (negative on coordinates that the
+ * flow grows), and so is J once h times such a coordinate's rate exceeds
+ * its curvature; J is then factored by LAPACK's dsytrf (prox_factor()).
+ * Newton still converges quadratically to the root of F, and the step
+ * grows with tau as on a linear model: cosh on a 20-feature diagonal net
+ * reaches log-loss -1000 in 4181 evaluations and -10000 in 9903 (1.2 s),
+ * where the adaptive pairs stall near -95. A ReLU network is not offered:
+ * its kinks leave F without a root where the solution slides along one,
+ * and Newton does not converge there. */
 /* Newton on a diagonal network gives up once an update, from the fifth
- * on, is not PROX_RHO_MAX times shorter than the one before. After a
- * solve that failed there, the step grows back to at most half the step
- * that failed, a ceiling that lifts by PROX_CEIL_LIFT per accepted step:
- * without it the step grew by the error estimate's factor into the next
- * failure, and on cosh (20-feature diagonal net, rtol 0.1) two attempts
- * in three failed; with it 1 in 40 do, and 20 s of the run reach log-loss
- * -720 instead of -595 (lifts of 1.005 to 1.05 did about as well, 1.2
- * reached -616). */
+ * on, is not PROX_RHO_MAX times shorter than the one before, unless the
+ * update is already below PROX_ND_SMALL in the error norm: before
+ * quadratic convergence sets in the updates may wobble (3.9e-7, then
+ * 4.4e-7, then 3.6e-9 ...). */
 #define PROX_RHO_MAX 0.9
-#define PROX_CEIL_LIFT 1.02
+#define PROX_ND_SMALL 1e-3
+/* It takes an update this small in the error norm as converged: late on
+ * cosh the updates of a converged solve jitter at 1e-10 to 1e-8 of it
+ * (rounding in F, whose terms reach e^30), above 1e-12 of the largest
+ * coordinate, and 30 such iterations ended as a failure. Looser values,
+ * 1e-6 and 1e-4, let the loss rise over a step. */
+#define PROX_ND_DONE 1e-8
 
 typedef struct {
   double *dx, *est, *J, *chunk;
   double *prev, prev_log_h;   /* the last accepted step's start and log h */
   int have_prev;
+  int indef, *ipiv;           /* J factored by dsytrf, its pivots */
 } prox_t;
 
 /* The map of parameter i (its layer's, or block's). */
@@ -654,28 +650,54 @@ static void prox_diag_curv(const ctx_t *c, double *d)
   }
 }
 
-/* Builds and factors J at x (whose evaluation left net->w and gx). On a
- * diagonal network J is the whole Hessian when that, with the curvature
- * of the map, is positive definite, and keeps only the nonnegative part
- * of the margins' term otherwise. */
+/* Builds and factors J at x (whose evaluation left net->w and gx): by
+ * Cholesky when it is positive definite, as on a linear model, and on a
+ * diagonal network by LAPACK's symmetric indefinite factorisation
+ * (Bunch-Kaufman) otherwise. J is then indefinite because of coordinates
+ * near 0 whose margins' term is negative (an unstable mode of the flow
+ * that h times its rate exceeds 1): implicit Euler still has its root
+ * there, a saddle of the proximal objective in those coordinates, which
+ * Newton with the whole J finds. Keeping only the nonnegative part of
+ * E instead (tried) made Newton wander off along those coordinates, and
+ * late on cosh nearly every solve failed so (20-feature diagonal net,
+ * log-loss -740 reached in 20 s and hardly more in 120 s). */
 static int prox_factor(const ctx_t *c, const double *x, const double *gx,
                        double log_h, prox_t *W)
 {
   int P = c->P, info = 0;
   int diag = c->net->type == MF_NET_DIAGONAL;
   if (diag) prox_diag_curv(c, W->est);
+  W->indef = 0;
   for (int pass = 0; pass < (diag ? 2 : 1); pass++) {
     prox_gram(c, x, W);
     for (int k = 0; k < P; k++) {
       for (int i = 0; i <= k; i++) W->J[i + (size_t) k * P] -= gx[i] * gx[k];
-      double dk = diag ? (pass == 0 ? W->est[k] : fmax(0, W->est[k])) : 0;
-      W->J[k + (size_t) k * P] += dk +
+      W->J[k + (size_t) k * P] += (diag ? W->est[k] : 0) +
         mf_scaled_curv(param_map(c, k), x[k], log_h);
     }
-    F77_CALL(dpotrf)("U", &P, W->J, &P, &info FCONE);
+    if (pass == 0) {
+      F77_CALL(dpotrf)("U", &P, W->J, &P, &info FCONE);
+    } else {
+      /* the block of scaled rows is free once J is built */
+      int lwork = MF_BP_BLOCK * P;
+      F77_CALL(dsytrf)("U", &P, W->J, &P, W->ipiv, W->chunk, &lwork, &info
+                       FCONE);
+      W->indef = 1;
+    }
     if (info == 0) return 1;
   }
   return 0;
+}
+
+/* v <- J^{-1} v with the factor of prox_factor(); 0 on a LAPACK error. */
+static int prox_lin_solve(prox_t *W, int P, double *v)
+{
+  int one = 1, info = 0;
+  if (W->indef)
+    F77_CALL(dsytrs)("U", &P, &one, W->J, &P, W->ipiv, v, &P, &info FCONE);
+  else
+    F77_CALL(dpotrs)("U", &P, &one, W->J, &P, v, &P, &info FCONE);
+  return info == 0;
 }
 
 /* Root-mean-square of v against atol + rtol times the larger of |theta|,
@@ -727,8 +749,7 @@ static int prox_solve(ctx_t *c, const mf_control *ctl, const double *theta,
       W->dx[i] = -(mf_scaled_dual_diff(param_map(c, i), x[i], theta[i],
                                        state[i], log_h) + gx[i]);
     if (!prox_factor(c, x, gx, log_h, W)) return 0;
-    F77_CALL(dpotrs)("U", &P, &one, W->J, &P, W->dx, &P, &info FCONE);
-    if (info) return 0;
+    if (!prox_lin_solve(W, P, W->dx)) return 0;
     double s = 0, xm = 0;
     for (int i = 0; i < P; i++) s = fmax(s, fabs(W->dx[i]));
     if (!isfinite(s)) return 0;
@@ -744,7 +765,9 @@ static int prox_solve(ctx_t *c, const mf_control *ctl, const double *theta,
        * instead of spending 30 evaluations on it */
       double nd = f * prox_norm(ctl, P, theta, x, W->dx);
       if (!isfinite(nd)) return 0;
-      if (it >= 4 && nd >= PROX_RHO_MAX * prev_nd) return 0;
+      if (it >= 4 && nd >= PROX_RHO_MAX * prev_nd && nd > PROX_ND_SMALL)
+        return 0;
+      done |= nd <= PROX_ND_DONE;
       prev_nd = nd;
     }
     if (done) {
@@ -769,8 +792,7 @@ static double prox_error(ctx_t *c, const mf_control *ctl,
   if (prox_linear(c->net) && !prox_factor(c, x, gx, log_h, W))
     return INFINITY;
   for (int i = 0; i < P; i++) W->est[i] = 0.5 * (gx[i] - g[i]);
-  F77_CALL(dpotrs)("U", &P, &one, W->J, &P, W->est, &P, &info FCONE);
-  if (info) return INFINITY;
+  if (!prox_lin_solve(W, P, W->est)) return INFINITY;
   double err = prox_norm(ctl, P, theta, x, W->est);
   return isfinite(err) ? err : INFINITY;
 }
@@ -865,6 +887,7 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
     PW.J = PW.est + P;
     PW.chunk = PW.J + (size_t) P * P;
     PW.prev = PW.chunk + (size_t) MF_BP_BLOCK * P;
+    PW.ipiv = iwork;   /* max(n, P) ints */
   }
   /* the proximal integrator's step and normalised time, by their logs */
   double log_h = log(ctl->eta), log_tau = -INFINITY;
@@ -919,7 +942,6 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
   ckpt_t ck = {res, P, 0.05, -INFINITY};
   int rejected_last = 0, unchanged = 0, tiny_run = 0;
   double ros_ceil = INFINITY;   /* see ceiling_grow() */
-  double prox_ceil = INFINITY;  /* log of the proximal step's ceiling */
 
   for (;;) {
     /* limits */
@@ -1018,14 +1040,9 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
          * 1000 times a step, within the log-loss cap */
         double fac = err == 0 ? 1e3 : 0.9 / sqrt(err);
         fac = fmin(rejected_last ? 1 : 1e3, fmax(0.2, fac));
-        double log_h0 = log_h;
         log_h += log(fmin(fac, fall > 0 ? dlogloss_cap(fall) : 1e3));
-        if (log_h > prox_ceil) log_h = fmax(log_h0, prox_ceil);
-        prox_ceil += log(PROX_CEIL_LIFT);
         rejected_last = 0;
       } else {
-        if (!ok && !prox_linear(net))
-          prox_ceil = fmin(prox_ceil, log_h + log(0.5));
         log_h += log(shrink_factor(err, 0.5));
         res->rejected++;
         rejected_last = 1;

@@ -706,25 +706,33 @@ test_that("the proximal step on u, v follows hypentropy on w", {
 })
 
 test_that("cosh on a diagonal network goes past the adaptive stall", {
-  # the adaptive pairs stall near log-loss -95 on cosh; the proximal step
-  # on the diagonal net goes on, with finite values and a falling loss.
-  # After a failed Newton solve its step grows back only slowly: before
-  # that ceiling this run took 2251 rejections and 22,404 evaluations,
-  # with it 14 and 7653.
-  data(sparse_teacher, envir = environment())
-  d <- ncol(sparse_teacher$x)
-  fit <- quiet_flow(sparse_teacher$x, sparse_teacher$y, net = diagonal_net(d),
+  # The adaptive pairs stall near log-loss -95 on cosh. The proximal step
+  # on the diagonal net goes on to -1000, with finite values and a falling
+  # loss, its Q-margin rising towards the l-infinity max margin of the
+  # linear problem in w = u^2 - v^2 (|u|, |v| <= 1 gives |w| <= 1), which
+  # max_margin() solves as a linear program. Before the indefinite
+  # factorisation of J this run failed most Newton solves and took 97,690
+  # evaluations to reach -400; now it takes 4181 to -1000.
+  ds <- simulate_sparse_linear(100, 20, 3, seed = 1)
+  set.seed(1)
+  net <- diagonal_net(20)
+  fit <- quiet_flow(ds$x, ds$y, net = net, init = init_weights(net),
                     map = mirror_map("cosh"), integrator = "proximal",
-                    control = flow_control(target_log_loss = -300,
+                    control = flow_control(target_log_loss = -1000,
                                            rtol = 0.1, atol = 1e-4,
                                            time_limit = 120))
   expect_equal(fit$stop_reason, "target_log_loss")
-  expect_lt(fit$rejected, 200)
-  expect_lt(fit$grad_evals, 15000)
+  expect_lt(fit$grad_evals, 8000)
   tr <- trajectory(fit)
   expect_true(all(is.finite(fit$state)))
   expect_true(all(is.finite(tr$q_margin)) && all(is.finite(tr$log_time)))
   expect_true(all(diff(tr$log_loss) <= 1e-9 * abs(tr$log_loss[-1])))
+  gamma <- max_margin(ds$x, ds$y, gauge = "linf")$margin
+  q <- tail(tr$q_margin, 1)
+  expect_lt(q, gamma)
+  expect_gt(q, gamma - 0.01)
+  late <- tr$q_margin[tr$log_loss < -100]
+  expect_true(all(diff(late) > -1e-9))
 })
 
 test_that("the proximal integrator refuses what it cannot solve", {
