@@ -80,6 +80,12 @@ for (m in list(mirror_map("cosh"),
                list(mirror_map("pnorm", p = 3), mirror_map("euclidean"))))
   quiet(xd, yd, net = diagonal_net(4), map = m, integrator = "proximal",
         control = flow_control(target_log_loss = -50, max_steps = 200))
+# cosh on a diagonal net to -1000, where J turns indefinite and is factored
+# by dsytrf (about 4000 evaluations)
+sd <- simulate_sparse_linear(60, 8, 3, seed = 1)
+quiet(sd$x, sd$y, net = diagonal_net(8), map = mirror_map("cosh"),
+      integrator = "proximal",
+      control = flow_control(target_log_loss = -1000, rtol = 0.1))
 # initial weights as blocks, and an R error inside a custom map's function
 # during a run (the run's memory is freed on the way out)
 quiet(x, y, init = list(matrix(rnorm(4), 1)), integrator = "md",
