@@ -856,10 +856,10 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
   }
   /* Limitation: late cosh runs of the adaptive pairs stall (log-loss -95
    * at tau = e^313 on the built-in data, linear model); the proximal
-   * integrator (above) takes linear models to -10000, but it needs a
-   * convex log-loss, and networks still stall. The cause is not the
-   * double range: with h and tau carried by their logs (branch
-   * wip-cosh-log-step, commit 33b80ee) the run stalls at the same step.
+   * integrator (above) takes linear models and diagonal networks to
+   * -10000, but ReLU networks still stall. The cause is not the
+   * double range: with h and tau carried by their logs (tried in an
+   * earlier session, not kept) the run stalls at the same step.
    * At that point the small coordinates (|theta| 2 to 25, d theta / d z
    * = 1 / cosh theta from 0.3 down to 1e-11, against h ~ tau ~ e^300)
    * still have normalised gradients of 0.1 to 0.5, so they are far from
@@ -871,9 +871,10 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
    * relax and the run go on, but the same failure returns every ~35
    * units of log tau (~950
    * steps for 11 units of log-loss), far too slow for log-loss -10000.
-   * What would lift it for networks: the proximal step with a trust
-   * region or a line search on D_phi(x, theta) / h + log Loss(x), which
-   * is not convex there, and its Hessian's second-derivative terms. */
+   * What would lift it for ReLU networks: a proximal step whose solve
+   * handles the kinks (their sliding motion leaves its equation without
+   * a root), with the margins' second derivatives in its Hessian as on
+   * the diagonal network. */
   prox_t PW;
   memset(&PW, 0, sizeof PW);
   if (prox) {
