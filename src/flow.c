@@ -544,7 +544,7 @@ static const double DP_E[7] = {
  * its curvature; J is then factored by LAPACK's dsytrf (prox_factor()).
  * Newton still converges quadratically to the root of F, and the step
  * grows with tau as on a linear model: cosh on a 20-feature diagonal net
- * reaches log-loss -1000 in 4181 evaluations and -10000 in 9903 (1.2 s),
+ * reaches log-loss -1000 in 4199 evaluations and -10000 in 9923 (1.3 s),
  * where the adaptive pairs stall near -95. A ReLU network is not offered:
  * its kinks leave F without a root where the solution slides along one,
  * and Newton does not converge there. */

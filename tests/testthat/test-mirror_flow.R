@@ -712,7 +712,7 @@ test_that("cosh on a diagonal network goes past the adaptive stall", {
   # linear problem in w = u^2 - v^2 (|u|, |v| <= 1 gives |w| <= 1), which
   # max_margin() solves as a linear program. Before the indefinite
   # factorisation of J this run failed most Newton solves and took 97,690
-  # evaluations to reach -400; now it takes 4181 to -1000.
+  # evaluations to reach -400; now it takes 4199 to -1000.
   ds <- simulate_sparse_linear(100, 20, 3, seed = 1)
   set.seed(1)
   net <- diagonal_net(20)
