@@ -705,15 +705,20 @@ static int prox_lin_solve(prox_t *W, int P, double *v)
   return info == 0;
 }
 
+static double rms_of(const double *v, int P)
+{
+  double s = 0;
+  for (int i = 0; i < P; i++) s += v[i] * v[i];
+  return sqrt(s / P);
+}
+
 /* Root-mean-square of v against atol + rtol times the larger of |theta|,
  * |x| and the root-mean-square of theta: the norm of the proximal step's
- * error estimate and of its Newton updates on a network. */
+ * error estimate and of its Newton updates on a diagonal network. */
 static double prox_norm(const mf_control *ctl, int P, const double *theta,
                         const double *x, const double *v)
 {
-  double rms = 0, err = 0;
-  for (int i = 0; i < P; i++) rms += theta[i] * theta[i];
-  rms = sqrt(rms / P);
+  double rms = rms_of(theta, P), err = 0;
   for (int i = 0; i < P; i++) {
     double sc = ctl->atol + ctl->rtol *
       fmax(fmax(fabs(theta[i]), fabs(x[i])), rms);
@@ -722,9 +727,28 @@ static double prox_norm(const mf_control *ctl, int P, const double *theta,
   return sqrt(err / P);
 }
 
+/* A diagonal network's flow never moves a coordinate across 0 (its
+ * gradient is proportional to the coordinate), but implicit Euler does
+ * where h times the rate of an unstable mode exceeds 1: its root there has
+ * the other sign and the mode is damped instead of grown. Over one such
+ * step a near-zero coordinate that the flow regrows stays dead, and the
+ * run follows another trajectory (cosh, 20 features: Q-margin 0.39409 at
+ * log-loss -1000 at rtol 0.03 and 0.003, where rtol 0.1, 0.01 and 1e-8
+ * and the adaptive pair agree on 0.39524). 1 if the step from theta to x
+ * does so, and is to be rejected. */
+static int prox_crosses_zero(const double *theta, const double *x, int P)
+{
+  double small = PROX_FLIP_SMALL * rms_of(theta, P);
+  for (int i = 0; i < P; i++)
+    if (x[i] * theta[i] < 0 && fmax(fabs(x[i]), fabs(theta[i])) > small)
+      return 1;
+  return 0;
+}
+
 /* Newton: 1 and x, gx = g(x), *newL on convergence (updates below 1e-12
- * of the largest coordinate), 0 if it fails in 30 iterations, J is not
- * positive definite, or a value is not finite. Each update is capped in
+ * of the largest coordinate, or on a diagonal network below PROX_ND_DONE
+ * in the error norm), 0 if it fails in 30 iterations, J cannot be
+ * factored, or a value is not finite. Each update is capped in
  * max norm at 2 + max |theta|. The start is theta moved on by the last
  * accepted step, scaled by the ratio of the steps up to 1: early, and on
  * maps whose coordinates move like h, the move is about proportional to
@@ -737,7 +761,7 @@ static int prox_solve(ctx_t *c, const mf_control *ctl, const double *theta,
                       double log_h, double *x, double *gx, double *newL,
                       prox_t *W, double *evals)
 {
-  int P = c->P, one = 1, info = 0, linear = prox_linear(c->net);
+  int P = c->P, linear = prox_linear(c->net);
   double cap = 0, prev_nd = INFINITY;
   for (int i = 0; i < P; i++) cap = fmax(cap, fabs(theta[i]));
   cap += 2;
@@ -765,9 +789,8 @@ static int prox_solve(ctx_t *c, const mf_control *ctl, const double *theta,
     }
     int done = s <= 1e-12 * fmax(1, xm);
     if (!linear) {
-      /* J may be only part of the Hessian (see prox_factor()), and Newton
-       * then contracts linearly at best: stop a solve that no longer does
-       * instead of spending 30 evaluations on it */
+      /* the problem need not be convex here: stop a solve that no longer
+       * contracts instead of spending 30 evaluations on it */
       double nd = f * prox_norm(ctl, P, theta, x, W->dx);
       if (!isfinite(nd)) return 0;
       if (it >= 4 && nd >= PROX_RHO_MAX * prev_nd && nd > PROX_ND_SMALL)
@@ -790,9 +813,9 @@ static double prox_error(ctx_t *c, const mf_control *ctl,
                          const double *x, const double *gx, double log_h,
                          prox_t *W)
 {
-  int P = c->P, one = 1, info = 0;
+  int P = c->P;
   /* On a diagonal network the factor of the solve's last Newton update,
-   * taken within 1e-12 of x, serves (a fifth of the factorisations of a
+   * taken within PROX_ND_DONE of x in the error norm, serves (a fifth of the factorisations of a
    * late cosh run saved); the linear model factors J at x itself. */
   if (prox_linear(c->net) && !prox_factor(c, x, gx, log_h, W))
     return INFINITY;
@@ -1027,26 +1050,9 @@ int mf_flow_run(mf_net *net, const mf_map *maps, const mf_control *ctl,
       int ok = prox_solve(&c, ctl, theta, state, log_h, sth, kst, &newL, &PW,
                           &res->evals);
       if (ok) err = prox_error(&c, ctl, theta, g, sth, kst, log_h, &PW);
-      /* A diagonal network's flow never moves a coordinate across 0 (its
-       * gradient is proportional to the coordinate), but implicit Euler
-       * does where h times the rate of an unstable mode exceeds 1: its
-       * root there has the other sign and the mode is damped instead of
-       * grown. Over one such step a near-zero coordinate that the flow
-       * regrows stays dead, and the run follows another trajectory (cosh,
-       * 20 features: Q-margin 0.39409 at log-loss -1000 at rtol 0.03 and
-       * 0.003, where rtol 0.1, 0.01 and 1e-8 and the adaptive pair agree
-       * on 0.39524). Such a step is rejected. */
-      if (ok && net->type == MF_NET_DIAGONAL) {
-        double rms = 0;
-        for (int i = 0; i < P; i++) rms += theta[i] * theta[i];
-        rms = sqrt(rms / P);
-        for (int i = 0; i < P; i++)
-          if (sth[i] * theta[i] < 0 &&
-              fmax(fabs(sth[i]), fabs(theta[i])) > PROX_FLIP_SMALL * rms) {
-            err = fmax(err, 2);
-            break;
-          }
-      }
+      if (ok && net->type == MF_NET_DIAGONAL &&
+          prox_crosses_zero(theta, sth, P))
+        err = fmax(err, 2);
       /* the exact flow never raises the loss */
       if (ok && !(newL <= logL + 1e-12 * fmax(1, fabs(logL))))
         err = fmax(err, 2);

@@ -587,28 +587,35 @@ test_that("an interrupt ends a run with what it had and the session lives", {
   expect_true(any(grepl("^again: target_log_loss", lines)))
 })
 
+# One proximal step from the default weights, and the defining equation of
+# the Bregman proximal step checked per parameter block with the package's
+# map and loss evaluators rather than the integrator's own arithmetic:
+# phi'(theta1) - phi'(theta0) = -h grad log Loss(theta1).
+expect_prox_equation <- function(dat, net, m) {
+  fit <- suppressWarnings(mirror_flow(
+    dat$x, dat$y, net = net, map = m, integrator = "proximal",
+    progress = FALSE, control = flow_control(eta = 0.5, max_steps = 1,
+                                             target_log_loss = -Inf,
+                                             rtol = 0.05)))
+  expect_equal(fit$steps, 1)
+  h <- tail(trajectory(fit)$step_size, 1)
+  g1 <- network_loss(net, dat$x, dat$y, coef(fit))$gradient
+  maps <- if (inherits(m, "mirror_map")) rep(list(m), length(g1)) else m
+  for (b in seq_along(g1)) {
+    lhs <- drop(mirror(maps[[b]], coef(fit)[[b]]) -
+                  mirror(maps[[b]], fit$init[[b]]))
+    expect_gt(max(abs(lhs)), 1e-2)
+    expect_equal(lhs, -h * drop(g1[[b]]), tolerance = 1e-9,
+                 label = maps[[b]]$family)
+  }
+}
+
 test_that("a proximal step solves its implicit equation", {
-  # phi'(theta1) = phi'(theta0) - h grad log Loss(theta1): the defining
-  # equation of the Bregman proximal step, checked with the package's map
-  # and loss evaluators rather than the integrator's own arithmetic
   dat <- separable_set(n = 30, d = 4, seed = 21)
   net <- homogeneous_net(c(4, 1), "linear")
   for (m in list(mirror_map("hypentropy", beta = 0.3),
-                 mirror_map("pnorm", p = 3), mirror_map("cosh"))) {
-    fit <- suppressWarnings(mirror_flow(
-      dat$x, dat$y, net = net, map = m, integrator = "proximal",
-      progress = FALSE, control = flow_control(eta = 0.5, max_steps = 1,
-                                               target_log_loss = -Inf,
-                                               rtol = 0.05)))
-    expect_equal(fit$steps, 1)
-    h <- tail(trajectory(fit)$step_size, 1)
-    th0 <- drop(fit$init[[1]])
-    th1 <- drop(coef(fit)[[1]])
-    g1 <- drop(network_loss(net, dat$x, dat$y, coef(fit))$gradient[[1]])
-    lhs <- mirror(m, th1) - mirror(m, th0)
-    expect_gt(max(abs(lhs)), 1e-2)
-    expect_equal(lhs, -h * g1, tolerance = 1e-9, label = m$family)
-  }
+                 mirror_map("pnorm", p = 3), mirror_map("cosh")))
+    expect_prox_equation(dat, net, m)
 })
 
 test_that("the proximal integrator follows the adaptive one, without stalls", {
@@ -643,30 +650,12 @@ test_that("the proximal integrator follows the adaptive one, without stalls", {
 })
 
 test_that("a proximal step on a diagonal network solves its equation", {
-  # the same defining equation, per block u and v, with each block's own
-  # map and the gradient from network_loss()
+  # per block u and v, each with its own map
   dat <- separable_set(n = 30, d = 4, seed = 23)
-  net <- diagonal_net(4)
   for (m in list(mirror_map("euclidean"), mirror_map("hypentropy", beta = 0.3),
                  mirror_map("cosh"),
-                 list(mirror_map("pnorm", p = 3), mirror_map("euclidean")))) {
-    maps <- if (inherits(m, "mirror_map")) list(m, m) else m
-    fit <- suppressWarnings(mirror_flow(
-      dat$x, dat$y, net = net, map = m, integrator = "proximal",
-      progress = FALSE, control = flow_control(eta = 0.5, max_steps = 1,
-                                               target_log_loss = -Inf,
-                                               rtol = 0.05)))
-    expect_equal(fit$steps, 1)
-    h <- tail(trajectory(fit)$step_size, 1)
-    g1 <- network_loss(net, dat$x, dat$y, coef(fit))$gradient
-    for (b in 1:2) {
-      lhs <- mirror(maps[[b]], coef(fit)[[b]]) - mirror(maps[[b]],
-                                                         fit$init[[b]])
-      expect_gt(max(abs(lhs)), 1e-2)
-      expect_equal(lhs, -h * g1[[b]], tolerance = 1e-9,
-                   label = maps[[b]]$family)
-    }
-  }
+                 list(mirror_map("pnorm", p = 3), mirror_map("euclidean"))))
+    expect_prox_equation(dat, diagonal_net(4), m)
 })
 
 test_that("the proximal step on u, v follows hypentropy on w", {
