@@ -692,13 +692,67 @@ SEXP mf_sparsity(SEXP x, SEXP by_row, SEXP threads)
   return out;
 }
 
-/* The products' layout for the BLAS (see mf_blas_direct() in network.c):
- * `set` is NA to read it, FALSE for copied transposes, TRUE for "T"
- * handed to dgemm. Returns the layout before the call. */
+/* The products' layout (see mf_blas_layout() in network.c): `set` is
+ * NA to read it, else 0 (copied transposes, dgemm), 1 ("T" handed to
+ * dgemm) or 2 (copied transposes, the package's own kernel; 0 where this
+ * build has none). Returns c(layout before the call, kernel), kernel
+ * being 0 (none), 1 (SSE2) or 2 (AVX) as mf_gemm_kernel() says. */
 SEXP mf_blas_mode(SEXP set)
 {
-  if (TYPEOF(set) != LGLSXP || XLENGTH(set) != 1)
-    error("'set' must be TRUE, FALSE or NA");
-  int v = LOGICAL(set)[0];
-  return ScalarLogical(mf_blas_direct(v == NA_LOGICAL ? -1 : v));
+  if (TYPEOF(set) != INTSXP || XLENGTH(set) != 1)
+    error("'set' must be one integer: NA, 0, 1 or 2");
+  int v = INTEGER(set)[0];
+  if (v != NA_INTEGER && (v < 0 || v > 2))
+    error("'set' must be NA, 0, 1 or 2, not %d", v);
+  SEXP out = PROTECT(allocVector(INTSXP, 2));
+  INTEGER(out)[0] = mf_blas_layout(v == NA_INTEGER ? -1 : v);
+  INTEGER(out)[1] = mf_gemm_kernel();
+  UNPROTECT(1);
+  return out;
+}
+
+/* Rows and columns of a double matrix argument. */
+static const double *real_matrix(SEXP x, const char *name, int *nr, int *nc)
+{
+  SEXP dim = getAttrib(x, R_DimSymbol);
+  if (TYPEOF(x) != REALSXP || TYPEOF(dim) != INTSXP || XLENGTH(dim) != 2)
+    error("'%s' must be a double matrix", name);
+  *nr = INTEGER(dim)[0];
+  *nc = INTEGER(dim)[1];
+  return REAL(x);
+}
+
+/* The own product kernel by itself, for the tests: a copy of C whose
+ * leading m x n block is A[1:m, 1:k] %*% B[1:k, 1:n] (plus that block of
+ * C if accumulate), the three matrices' row counts as leading dimensions,
+ * on instruction set isa (1 SSE2, 2 AVX). */
+SEXP mf_gemm_check(SEXP A, SEXP B, SEXP C, SEXP mnk, SEXP accumulate,
+                   SEXP isa)
+{
+  int ar, ac, br, bc, cr, cc;
+  const double *a = real_matrix(A, "A", &ar, &ac),
+    *b = real_matrix(B, "B", &br, &bc), *c = real_matrix(C, "C", &cr, &cc);
+  const int *s = int_arg(mnk, "mnk", 3);
+  int m = s[0], n = s[1], k = s[2];
+  if (m == NA_INTEGER || n == NA_INTEGER || k == NA_INTEGER ||
+      m < 0 || n < 0 || k < 0)
+    error("'mnk' must hold three counts of 0 or more");
+  if (m > ar || k > ac || k > br || n > bc || m > cr || n > cc)
+    error("'mnk' (%d, %d, %d) is larger than the matrices A (%d x %d), "
+          "B (%d x %d), C (%d x %d)", m, n, k, ar, ac, br, bc, cr, cc);
+  if (TYPEOF(accumulate) != LGLSXP || XLENGTH(accumulate) != 1 ||
+      LOGICAL(accumulate)[0] == NA_LOGICAL)
+    error("'accumulate' must be TRUE or FALSE");
+  int set = asInteger(isa);
+  if (TYPEOF(isa) != INTSXP || XLENGTH(isa) != 1 || set == NA_INTEGER ||
+      set < 1 || set > 2)
+    error("'isa' must be 1L (SSE2) or 2L (AVX)");
+  if (set > mf_gemm_kernel())
+    error("'isa' %d is not available here (the kernel has %d)", set,
+          mf_gemm_kernel());
+  SEXP out = PROTECT(duplicate(C));
+  mf_gemm_nn_isa(set, m, n, k, a, ar > 0 ? ar : 1, b, br > 0 ? br : 1,
+                 LOGICAL(accumulate)[0], REAL(out), cr > 0 ? cr : 1);
+  UNPROTECT(1);
+  return out;
 }

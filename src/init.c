@@ -24,6 +24,7 @@ static const R_CallMethodDef call_methods[] = {
   CALLDEF(mf_nnls, 2),
   CALLDEF(mf_sparsity, 3),
   CALLDEF(mf_blas_mode, 1),
+  CALLDEF(mf_gemm_check, 6),
   {NULL, NULL, 0}
 };
 

@@ -149,9 +149,24 @@ void mf_net_sample_grads(const mf_net *net, const double *theta,
 
 /* Largest layer width (d for a diagonal net). */
 int mf_net_max_width(const mf_net *net);
-/* The products' layout for the BLAS (see network.c); set < 0 only reads
- * it. Returns the value before the call. */
-int mf_blas_direct(int set);
+/* The products' layout (see network.c): MF_LAYOUT_COPY, _DIRECT or
+ * _KERNEL; set < 0 only reads it. Returns the value before the call. */
+#define MF_LAYOUT_COPY 0
+#define MF_LAYOUT_DIRECT 1
+#define MF_LAYOUT_KERNEL 2
+int mf_blas_layout(int set);
+/* The package's own product kernel (gemm.c): C (m x n) = A (m x k) B
+ * (k x n), plus C if accumulate, all untransposed with leading
+ * dimensions; the reference BLAS's sums, bit for bit. */
+void mf_gemm_nn(int m, int n, int k, const double *A, int lda,
+                const double *B, int ldb, int accumulate, double *C, int ldc);
+/* Which kernel this build and processor run: 0 none (dgemm), 1 SSE2,
+ * 2 AVX. */
+int mf_gemm_kernel(void);
+/* mf_gemm_nn() on a given instruction set isa <= mf_gemm_kernel(). */
+void mf_gemm_nn_isa(int isa, int m, int n, int k, const double *A, int lda,
+                    const double *B, int ldb, int accumulate, double *C,
+                    int ldc);
 /* The OpenMP threads to use for `requested`: 1 in a process forked from
  * the one that first used several (see sparsity.c). */
 int mf_omp_threads(int requested);

@@ -24,18 +24,39 @@ int mf_net_max_width(const mf_net *net)
   return mx;
 }
 
-/* How the products with a transposed operand are formed (see the comment
- * above tscr_wt()): 0, the transposes are copied into tscr and every
- * product is "N", "N"; 1, dgemm is handed "T" and does it itself, one
- * call per product where the layout allows. Set once per session from R
- * (blas_products()), by default from the BLAS R loaded. */
+/* How the products are formed (see the comment above tscr_wt()):
+ * MF_LAYOUT_COPY, the transposes are copied into tscr and every product
+ * is a "N", "N" dgemm call; MF_LAYOUT_DIRECT, dgemm is handed "T" and does
+ * it itself, one call per product where the layout allows;
+ * MF_LAYOUT_KERNEL, the copies as for MF_LAYOUT_COPY, and the "N", "N"
+ * products by the package's own kernel (gemm.c) instead of dgemm. Set
+ * once per session from R (blas_products()), by default from the BLAS R
+ * loaded. */
+static int blas_layout = MF_LAYOUT_COPY;
 static int blas_direct = 0;
 
-int mf_blas_direct(int set)
+int mf_blas_layout(int set)
 {
-  int old = blas_direct;
-  if (set >= 0) blas_direct = set ? 1 : 0;
+  int old = blas_layout;
+  if (set == MF_LAYOUT_KERNEL && !mf_gemm_kernel()) set = MF_LAYOUT_COPY;
+  if (set >= MF_LAYOUT_COPY && set <= MF_LAYOUT_KERNEL) blas_layout = set;
+  blas_direct = blas_layout == MF_LAYOUT_DIRECT;
   return old;
+}
+
+/* C (m x n) = A (m x k) B (k x n), plus C if accumulate: the own kernel
+ * in the kernel layout, else dgemm. */
+static void gemm_nn(int m, int n, int k, const double *A, int lda,
+                    const double *B, int ldb, int accumulate, double *C,
+                    int ldc)
+{
+  if (blas_layout == MF_LAYOUT_KERNEL) {
+    mf_gemm_nn(m, n, k, A, lda, B, ldb, accumulate, C, ldc);
+    return;
+  }
+  const double one = 1, zero = 0;
+  F77_CALL(dgemm)("N", "N", &m, &n, &k, &one, A, &lda, B, &ldb,
+                  accumulate ? &one : &zero, C, &ldc FCONE FCONE);
 }
 
 /* Points per block of the blocked products and in-place deltas. */
@@ -53,7 +74,8 @@ static size_t delta_doubles(const mf_net *net)
     2 * mw * n;
 }
 
-/* With blas_direct 0 the products run as "N", "N" dgemm calls only: an
+/* In the copy and kernel layouts the products run as "N", "N" calls
+ * only (dgemm's, or the own kernel's, which has no other form): an
  * unblocked (reference) BLAS runs A B^T and A^T B 1.5 to 2 times slower
  * than A B at these sizes, because it walks B^T, or A^T, across its
  * leading dimension. The transposed operands are formed in tscr: a block
@@ -61,8 +83,8 @@ static size_t delta_doubles(const mf_net *net)
  * of W_l^T of one layer l >= 2. The copies cost O(size) against the
  * products' O(size x width). A packing BLAS such as OpenBLAS transposes
  * while it packs, so for it the copies are pure cost (8 % of a step), and
- * so are the extra calls of the blocks; blas_direct 1 hands it "T" and
- * whole products instead. tscr keeps its size either way. This is the
+ * so are the extra calls of the blocks; the direct layout hands it "T"
+ * and whole products instead. tscr keeps its size either way. This is the
  * offset of the W_l^T rows in tscr, after the block of transposed
  * columns. */
 static size_t tscr_wt(const mf_net *net)
@@ -233,15 +255,13 @@ static void forward_dense(const mf_net *net, const double *theta,
       for (int j0 = 0; j0 < nnew; j0 += MF_BP_BLOCK) {
         int nb = nnew - j0 < MF_BP_BLOCK ? nnew - j0 : MF_BP_BLOCK;
         transpose(in + j0, nnew, nb, mi, tscr, mi);
-        F77_CALL(dgemm)("N", "N", &mo, &nb, &mi, &one, W, &mo, tscr, &mi,
-                        &zero, dst + (size_t) j0 * mo, &mo FCONE FCONE);
+        gemm_nn(mo, nb, mi, W, mo, tscr, mi, 0, dst + (size_t) j0 * mo, mo);
       }
     } else if (l == 1)
       F77_CALL(dgemm)("N", "T", &mo, &nnew, &mi, &one, W, &mo, in, &nnew,
                       &zero, dst, &mo FCONE FCONE);
     else
-      F77_CALL(dgemm)("N", "N", &mo, &nnew, &mi, &one, W, &mo, in, &mi,
-                      &zero, dst, &mo FCONE FCONE);
+      gemm_nn(mo, nnew, mi, W, mo, in, mi, 0, dst, mo);
     if (l < net->nlayers) activate(net, dst, (size_t) mo * nnew);
     in = dst;
   }
@@ -352,9 +372,8 @@ static void grad_dl_ht(const mf_net *net, const double *dl, int mo,
   for (int j0 = 0; j0 < n; j0 += MF_BP_BLOCK) {
     int nb = n - j0 < MF_BP_BLOCK ? n - j0 : MF_BP_BLOCK;
     transpose(H + (size_t) j0 * mi, mi, mi, nb, net->tscr, nb);
-    F77_CALL(dgemm)("N", "N", &mo, &mi, &nb, &one, dl + (size_t) j0 * mo,
-                    &mo, net->tscr, &nb, j0 == 0 ? &zero : &one, gW, &mo
-                    FCONE FCONE);
+    gemm_nn(mo, mi, nb, dl + (size_t) j0 * mo, mo, net->tscr, nb, j0 > 0,
+            gW, mo);
   }
 }
 
@@ -390,15 +409,18 @@ static void backprop(const mf_net *net, const double *W, int mo, int mi,
       tw = "N";
     }
     if (dn) {
-      F77_CALL(dgemm)(tw, "N", &c, &n, &mo, &one, Wb, &ldw, dl, &mo, &zero,
-                      dn + i0, &mi FCONE FCONE);
+      /* (dn with blas_direct returned above) */
+      gemm_nn(c, n, mo, Wb, ldw, dl, mo, 0, dn + i0, mi);
       continue;
     }
     for (int j0 = 0; j0 < n; j0 += MF_BP_BLOCK) {
       int nb = n - j0 < MF_BP_BLOCK ? n - j0 : MF_BP_BLOCK;
-      F77_CALL(dgemm)(tw, "N", &c, &nb, &mo, &one, Wb, &ldw,
-                      dl + (size_t) j0 * mo, &mo, &zero, block, &c
-                      FCONE FCONE);
+      if (blas_direct)
+        F77_CALL(dgemm)(tw, "N", &c, &nb, &mo, &one, Wb, &ldw,
+                        dl + (size_t) j0 * mo, &mo, &zero, block, &c
+                        FCONE FCONE);
+      else gemm_nn(c, nb, mo, Wb, ldw, dl + (size_t) j0 * mo, mo, 0, block,
+                   c);
       for (int j = 0; j < nb; j++) {
         double *h = H + (size_t) (j0 + j) * mi + i0, *b = block +
           (size_t) j * c;
@@ -454,8 +476,7 @@ void mf_net_backward(mf_net *net, const double *theta, double *g)
     double *gW = g + net->offset[l - 1];
     if (l == 1) {
       /* delta_1 X with X stored by rows: a plain "N", "N" product */
-      F77_CALL(dgemm)("N", "N", &mo, &mi, &n, &one, dl, &mo, net->x, &n,
-                      &zero, gW, &mo FCONE FCONE);
+      gemm_nn(mo, mi, n, dl, mo, net->x, n, 0, gW, mo);
       break;
     }
     double *in = net->hid + hid_off[l - 1];

@@ -188,8 +188,9 @@ test_that("both back-propagations agree with plain R over many blocks", {
     th <- flat(w)
     ref <- ref_loss_grad(w, x, y, 0.1)
     expect_gt(sum(abs(ref$gradient)), 1e-2)
-    # both layouts of the products (see ?blas_products)
-    for (layout in c("copy", "direct")) for (inplace in c(TRUE, FALSE)) {
+    # every layout of the products (see ?blas_products)
+    for (layout in c("copy", "direct", "kernel"))
+      for (inplace in c(TRUE, FALSE)) {
       old <- blas_products(layout)
       r <- .Call(ev, x, lab$yb, lab$yc, spec, as.integer(widths), th,
                  inplace)
@@ -206,13 +207,18 @@ test_that("both back-propagations agree with plain R over many blocks", {
 
 test_that("blas_products() reads, sets and restores the layout", {
   start <- blas_products()
-  expect_true(start %in% c("copy", "direct"))
+  expect_true(start %in% c("copy", "direct", "kernel"))
   expect_identical(attr(start, "blas"), extSoftVersion()[["BLAS"]])
+  expect_true(attr(start, "kernel") %in% c("none", "sse2", "avx"))
   old <- blas_products("direct")
   expect_identical(as.character(old), as.character(start))
   expect_identical(as.character(blas_products()), "direct")
   expect_identical(as.character(blas_products("copy")), "direct")
   expect_identical(as.character(blas_products()), "copy")
+  blas_products("kernel")
+  # without a kernel in the build, asking for it gives the copy layout
+  expect_identical(as.character(blas_products()),
+                   if (attr(start, "kernel") == "none") "copy" else "kernel")
   blas_products("auto")
   expect_identical(as.character(blas_products()),
                    mirrorflow:::blas_layout_for(extSoftVersion()[["BLAS"]]))
@@ -221,26 +227,99 @@ test_that("blas_products() reads, sets and restores the layout", {
   for (bad in list("fast", NA_character_, c("copy", "direct"), 1, TRUE))
     expect_error(blas_products(bad), "'layout'")
   expect_error(.Call(mirrorflow:::C_mf_blas_mode, "yes"), "'set'")
-  expect_error(.Call(mirrorflow:::C_mf_blas_mode, c(TRUE, FALSE)), "'set'")
+  expect_error(.Call(mirrorflow:::C_mf_blas_mode, TRUE), "'set'")
+  expect_error(.Call(mirrorflow:::C_mf_blas_mode, c(0L, 1L)), "'set'")
+  expect_error(.Call(mirrorflow:::C_mf_blas_mode, 3L), "'set'")
+  expect_error(.Call(mirrorflow:::C_mf_blas_mode, -1L), "'set'")
   expect_identical(as.character(blas_products()), as.character(start))
   # the choice from the library's path
   lay <- mirrorflow:::blas_layout_for
   expect_equal(lay("/usr/lib/x86_64-linux-gnu/blas/libblas.so.3.11.0"),
-               "copy")
-  expect_equal(lay("/usr/lib/R/lib/libRblas.so"), "copy")
+               "kernel")
+  expect_equal(lay("/usr/lib/R/lib/libRblas.so"), "kernel")
   expect_equal(lay(paste0("/usr/lib/x86_64-linux-gnu/openblas-pthread/",
                           "libblas.so.3")), "direct")
+  expect_equal(lay("/usr/lib/x86_64-linux-gnu/libopenblas.so.0"), "direct")
   expect_equal(lay("/opt/intel/lib/libmkl_rt.so"), "direct")
+  expect_equal(lay("/opt/fast/libblasfeo.so"), "copy")
   expect_equal(lay(""), "copy")
 })
 
-test_that("a flow gives the same fit with either layout, to rounding", {
+test_that("the own product kernel is A %*% B on every path and shape", {
+  kern <- attr(blas_products(), "kernel")
+  skip_if(kern == "none", "this build has no product kernel (not x86-64)")
+  g <- function(A, B, C, mnk, acc, isa)
+    .Call(mirrorflow:::C_mf_gemm_check, A, B, C, as.integer(mnk), acc, isa)
+  isas <- if (kern == "avx") 1:2 else 1L
+  # The reference BLAS adds the terms in the kernel's order, so where R
+  # uses it a product that does not accumulate is the same to the bit.
+  ref_blas <- mirrorflow:::blas_layout_for(extSoftVersion()[["BLAS"]]) ==
+    "kernel"
+  set.seed(131)
+  # every remainder of the 8- and 4-row tiles and of the 4-column tiles,
+  # sums longer than one block of 256 terms, more rows than one of 128;
+  # the cases that fail each check are collected by name
+  off <- border <- bits <- character()
+  for (m in c(1, 3, 4, 7, 8, 13, 130)) for (n in c(1, 3, 4, 9))
+    for (k in c(0, 1, 5, 257)) for (isa in isas) for (acc in c(FALSE, TRUE)) {
+      # larger than the product: the leading dimensions are the row
+      # counts, and entries outside the m x n block must stay
+      A <- matrix(rnorm((m + 2) * (k + 1)), m + 2)
+      B <- matrix(rnorm((k + 1) * (n + 1)), k + 1)
+      C <- matrix(rnorm((m + 3) * (n + 1)), m + 3)
+      r <- g(A, B, C, c(m, n, k), acc, isa)
+      lab <- sprintf("m %d, n %d, k %d, isa %d, accumulate %s", m, n, k,
+                     isa, acc)
+      ab <- A[seq_len(m), seq_len(k), drop = FALSE] %*%
+        B[seq_len(k), seq_len(n), drop = FALSE]
+      want <- C
+      want[seq_len(m), seq_len(n)] <- ab +
+        if (acc) C[seq_len(m), seq_len(n)] else 0
+      if (max(abs(r - want)) > 1e-13 * max(1, abs(want))) off <- c(off, lab)
+      if (!identical(r[-seq_len(m), ], C[-seq_len(m), ]) ||
+          !identical(r[, -seq_len(n)], C[, -seq_len(n)]))
+        border <- c(border, lab)
+      if (ref_blas && !acc &&
+          !identical(r[seq_len(m), seq_len(n), drop = FALSE], ab))
+        bits <- c(bits, lab)
+    }
+  expect_identical(off, character())
+  expect_identical(border, character())
+  expect_identical(bits, character())
+  # the SSE2 and AVX paths do the same operations in the same order
+  if (kern == "avx") {
+    A <- matrix(rnorm(37 * 300), 37)
+    B <- matrix(rnorm(300 * 11), 300)
+    C <- matrix(rnorm(37 * 11), 37)
+    for (acc in c(FALSE, TRUE))
+      expect_identical(g(A, B, C, c(37, 11, 300), acc, 1L),
+                       g(A, B, C, c(37, 11, 300), acc, 2L))
+  }
+  # the entry point refuses what it cannot use, by name
+  A <- matrix(1, 2, 2)
+  expect_error(g(1:4, A, A, c(2, 2, 2), FALSE, 1L), "'A'")
+  expect_error(g(A, c(1, 2), A, c(2, 2, 2), FALSE, 1L), "'B'")
+  expect_error(g(A, A, "x", c(2, 2, 2), FALSE, 1L), "'C'")
+  expect_error(g(A, A, A, c(3, 2, 2), FALSE, 1L), "'mnk'.*larger")
+  expect_error(g(A, A, A, c(2, -1, 2), FALSE, 1L), "'mnk'")
+  expect_error(g(A, A, A, c(2, NA, 2), FALSE, 1L), "'mnk'")
+  expect_error(.Call(mirrorflow:::C_mf_gemm_check, A, A, A, c(2, 2, 2),
+                     FALSE, 1L), "'mnk'")
+  expect_error(g(A, A, A, c(2, 2, 2), NA, 1L), "'accumulate'")
+  expect_error(g(A, A, A, c(2, 2, 2), FALSE, 3L), "'isa'")
+  expect_error(g(A, A, A, c(2, 2, 2), FALSE, 1), "'isa'")
+  if (kern == "sse2")
+    expect_error(g(A, A, A, c(2, 2, 2), FALSE, 2L), "not available")
+})
+
+test_that("a flow gives the same fit with every layout, to rounding", {
   set.seed(109)
   net <- homogeneous_net(c(7, 300, 20, 1), "relu")
   x <- matrix(rnorm(520 * 7), 520)
   y <- sign(x[, 1] + 0.2)
   w <- init_weights(net, 0.3)
-  fits <- lapply(c("copy", "direct"), function(layout) {
+  layouts <- c("copy", "direct", "kernel")
+  fits <- lapply(layouts, function(layout) {
     old <- blas_products(layout)
     on.exit(blas_products(old))
     lapply(c("md", "adaptive"), function(integ) suppressWarnings(
@@ -249,13 +328,20 @@ test_that("a flow gives the same fit with either layout, to rounding", {
                   control = flow_control(max_steps = 40, eta = 1e-3),
                   progress = FALSE)))
   })
-  for (i in 1:2) {
-    expect_equal(fits[[2]][[i]]$weights, fits[[1]][[i]]$weights,
-                 tolerance = 1e-10)
-    expect_equal(fits[[2]][[i]]$log_loss, fits[[1]][[i]]$log_loss,
-                 tolerance = 1e-12)
-    expect_equal(fits[[1]][[i]]$steps, 40)
+  for (i in 1:2) for (j in 2:3) {
+    expect_equal(fits[[j]][[i]]$weights, fits[[1]][[i]]$weights,
+                 tolerance = 1e-10, label = layouts[j])
+    expect_equal(fits[[j]][[i]]$log_loss, fits[[1]][[i]]$log_loss,
+                 tolerance = 1e-12, label = layouts[j])
+    expect_equal(fits[[j]][[i]]$steps, 40)
   }
+  # the copy and kernel layouts add the same terms in the same order, so
+  # with the reference BLAS (and a kernel in the build) the fits are equal
+  # to the bit
+  if (mirrorflow:::blas_layout_for(extSoftVersion()[["BLAS"]]) == "kernel" &&
+      attr(blas_products(), "kernel") != "none")
+    for (i in 1:2) expect_identical(fits[[3]][[i]]$weights,
+                                    fits[[1]][[i]]$weights)
 })
 
 test_that("the diagonal network's gradient is the derivative of log_loss", {
