@@ -751,8 +751,9 @@ SEXP mf_gemm_check(SEXP A, SEXP B, SEXP C, SEXP mnk, SEXP accumulate,
     error("'isa' %d is not available here (the kernel has %d)", set,
           mf_gemm_kernel());
   SEXP out = PROTECT(duplicate(C));
+  double *work = (double *) R_alloc(MF_GEMM_WORK, sizeof(double));
   mf_gemm_nn_isa(set, m, n, k, a, ar > 0 ? ar : 1, b, br > 0 ? br : 1,
-                 LOGICAL(accumulate)[0], REAL(out), cr > 0 ? cr : 1);
+                 LOGICAL(accumulate)[0], REAL(out), cr > 0 ? cr : 1, work);
   UNPROTECT(1);
   return out;
 }

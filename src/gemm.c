@@ -6,7 +6,7 @@
  * forms dgemm as a column of axpy updates, loading and storing C once per
  * term of the sum, and runs at 3 to 5 GFlop/s on this machine whatever the
  * sizes. Holding a 4 x 4 (SSE2) or 8 x 4 (AVX) tile of C in registers
- * through the whole sum, with A and B read in blocks that stay in cache,
+ * through the whole sum, with A copied into blocks that stay in cache,
  * runs the same products 3 (SSE2) to 7 (AVX) times faster.
  *
  * What it computes: every entry as the reference BLAS does, bit for bit,
@@ -24,9 +24,8 @@
  * once, by the compiler's CPU test); everything else is SSE2, which every
  * x86-64 processor has. Elsewhere (no SSE2) the products go to dgemm.
  *
- * Limitation: without fused multiply-adds and without packing, the kernel
- * runs at about half of what an optimised BLAS (OpenBLAS) reaches at large
- * sizes, which is why a packing BLAS keeps the "direct" layout; an FMA
+ * Limitation: without fused multiply-adds, the kernel runs at about half
+ * of what an optimised BLAS (OpenBLAS) reaches at large sizes, which is why a packing BLAS keeps the "direct" layout; an FMA
  * path would close much of that at the price of results that differ from
  * the reference BLAS in the last bits. */
 
@@ -49,10 +48,12 @@
 #define MF_HAVE_KERNEL 0
 #endif
 
-/* Rows of A and terms of the sum per cache block: an MC x KC block of A
- * (256 KB) stays in the level-2 cache while every column of B passes. */
-#define KC 256
-#define MC 128
+/* Rows of A and terms of the sum per cache block (MF_GEMM_MC and
+ * MF_GEMM_KC in mirrorflow.h): a 128 x 256 block of A (256 KB, packed into
+ * the caller's work) stays in the level-2 cache while every column of B
+ * passes. */
+#define KC MF_GEMM_KC
+#define MC MF_GEMM_MC
 
 #if MF_HAVE_KERNEL
 
@@ -65,7 +66,8 @@ static void k4x4_sse(int kb, const double *a, int lda, const double *b,
   const double *b0 = b, *b1 = b + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
   double *c0 = c, *c1 = c + ldc, *c2 = c1 + ldc, *c3 = c2 + ldc;
   __m128d z = _mm_setzero_pd();
-  __m128d x0 = load ? _mm_loadu_pd(c0) : z, y0 = load ? _mm_loadu_pd(c0 + 2) : z,
+  __m128d x0 = load ? _mm_loadu_pd(c0) : z,
+    y0 = load ? _mm_loadu_pd(c0 + 2) : z,
     x1 = load ? _mm_loadu_pd(c1) : z, y1 = load ? _mm_loadu_pd(c1 + 2) : z,
     x2 = load ? _mm_loadu_pd(c2) : z, y2 = load ? _mm_loadu_pd(c2 + 2) : z,
     x3 = load ? _mm_loadu_pd(c3) : z, y3 = load ? _mm_loadu_pd(c3 + 2) : z;
@@ -195,38 +197,59 @@ static int use_avx(void)
   return avx_state;
 }
 
-/* mb rows of A (a block of at most MC) against all n columns of B, kb
- * terms of the sum. */
-static void row_block(int avx, int mb, int n, int kb, const double *A,
-                      int lda, const double *B, int ldb, int load, double *C,
-                      int ldc)
+/* Height of the strip of rows starting rem rows before the end of a
+ * block: 8 (AVX) or 4 while there are that many, then single rows. */
+static int strip_height(int avx, int rem)
 {
-  int j = 0;
-  for (; j + 4 <= n; j += 4) {
-    const double *b = B + (size_t) j * ldb;
-    double *c = C + (size_t) j * ldc;
-    int i = 0;
-#if MF_HAVE_AVX
-    if (avx)
-      for (; i + 8 <= mb; i += 8)
-        k8x4_avx(kb, A + i, lda, b, ldb, load, c + i, ldc);
-#endif
-    for (; i + 4 <= mb; i += 4)
-      k4x4_sse(kb, A + i, lda, b, ldb, load, c + i, ldc);
-    for (; i < mb; i++) k1xn(4, kb, A + i, lda, b, ldb, load, c + i, ldc);
+  return avx && rem >= 8 ? 8 : rem >= 4 ? 4 : 1;
+}
+
+/* Copies the mb x kb block of A into ap as consecutive strips of rows,
+ * each strip kb columns of its hs rows, so that the kernels read A in
+ * order. Without it, a leading dimension that is a multiple of a cache
+ * way (1024 doubles, say) maps a strip's 256 columns to a handful of
+ * cache sets, which it thrashes. */
+static void pack_a(int avx, int mb, int kb, const double *A, int lda,
+                   double *ap)
+{
+  for (int i = 0; i < mb;) {
+    int hs = strip_height(avx, mb - i);
+    const double *a = A + i;
+    for (int l = 0; l < kb; l++, a += lda, ap += hs)
+      for (int r = 0; r < hs; r++) ap[r] = a[r];
+    i += hs;
   }
-  for (; j < n; j++) {
-    const double *b = B + (size_t) j * ldb;
+}
+
+/* mb rows of A (a block of at most MC, packed by pack_a()) against all
+ * n columns of B, kb terms of the sum. */
+static void row_block(int avx, int mb, int n, int kb, const double *ap,
+                      const double *B, int ldb, int load, double *C, int ldc)
+{
+  for (int j = 0; j < n;) {
+    int nr = n - j >= 4 ? 4 : 1;
+    const double *b = B + (size_t) j * ldb, *a = ap;
     double *c = C + (size_t) j * ldc;
-    int i = 0;
+    for (int i = 0; i < mb;) {
+      int hs = strip_height(avx, mb - i);
+      if (nr == 4) {
 #if MF_HAVE_AVX
-    if (avx)
-      for (; i + 8 <= mb; i += 8) k8x1_avx(kb, A + i, lda, b, load, c + i);
+        if (hs == 8) k8x4_avx(kb, a, 8, b, ldb, load, c + i, ldc);
 #endif
-    for (; i + 4 <= mb; i += 4) k4x1_sse(kb, A + i, lda, b, load, c + i);
-    for (; i < mb; i++) k1xn(1, kb, A + i, lda, b, ldb, load, c + i, ldc);
+        if (hs == 4) k4x4_sse(kb, a, 4, b, ldb, load, c + i, ldc);
+        if (hs == 1) k1xn(4, kb, a, 1, b, ldb, load, c + i, ldc);
+      } else {
+#if MF_HAVE_AVX
+        if (hs == 8) k8x1_avx(kb, a, 8, b, load, c + i);
+#endif
+        if (hs == 4) k4x1_sse(kb, a, 4, b, load, c + i);
+        if (hs == 1) k1xn(1, kb, a, 1, b, ldb, load, c + i, ldc);
+      }
+      a += (size_t) hs * kb;
+      i += hs;
+    }
+    j += nr;
   }
-  (void) avx;
 }
 
 #endif /* MF_HAVE_KERNEL */
@@ -245,7 +268,7 @@ int mf_gemm_kernel(void)
  * tests with each. */
 void mf_gemm_nn_isa(int isa, int m, int n, int k, const double *A, int lda,
                     const double *B, int ldb, int accumulate, double *C,
-                    int ldc)
+                    int ldc, double *work)
 {
   if (m <= 0 || n <= 0) return;
 #if MF_HAVE_KERNEL
@@ -261,21 +284,23 @@ void mf_gemm_nn_isa(int isa, int m, int n, int k, const double *A, int lda,
     int load = accumulate || p0 > 0;
     for (int i0 = 0; i0 < m; i0 += MC) {
       int mb = m - i0 < MC ? m - i0 : MC;
-      row_block(avx, mb, n, kb, A + i0 + (size_t) p0 * lda, lda,
-                B + p0, ldb, load, C + i0, ldc);
+      pack_a(avx, mb, kb, A + i0 + (size_t) p0 * lda, lda, work);
+      row_block(avx, mb, n, kb, work, B + p0, ldb, load, C + i0, ldc);
     }
   }
 #else
   const double one = 1, zero = 0;
   (void) isa;
+  (void) work;
   F77_CALL(dgemm)("N", "N", &m, &n, &k, &one, A, &lda, B, &ldb,
                   accumulate ? &one : &zero, C, &ldc FCONE FCONE);
 #endif
 }
 
 void mf_gemm_nn(int m, int n, int k, const double *A, int lda,
-                const double *B, int ldb, int accumulate, double *C, int ldc)
+                const double *B, int ldb, int accumulate, double *C, int ldc,
+                double *work)
 {
   mf_gemm_nn_isa(mf_gemm_kernel(), m, n, k, A, lda, B, ldb, accumulate, C,
-                 ldc);
+                 ldc, work);
 }

@@ -115,6 +115,7 @@ typedef struct {
                     * max width * n */
   double *tscr;    /* transposed blocks for the products (see network.c) */
   double *wt;      /* within tscr: room for MF_BP_BLOCK rows of a W^T */
+  double *gwork;   /* the own product kernel's packed block (dense nets) */
   double *q;       /* margins, n */
   double *w;       /* normalised loss weights, n */
   int *rival;      /* multiclass: index of the strongest wrong class */
@@ -157,16 +158,21 @@ int mf_net_max_width(const mf_net *net);
 int mf_blas_layout(int set);
 /* The package's own product kernel (gemm.c): C (m x n) = A (m x k) B
  * (k x n), plus C if accumulate, all untransposed with leading
- * dimensions; the reference BLAS's sums, bit for bit. */
+ * dimensions; the reference BLAS's sums, bit for bit. work holds
+ * MF_GEMM_WORK doubles (a packed block of A). */
+#define MF_GEMM_MC 128
+#define MF_GEMM_KC 256
+#define MF_GEMM_WORK (MF_GEMM_MC * MF_GEMM_KC)
 void mf_gemm_nn(int m, int n, int k, const double *A, int lda,
-                const double *B, int ldb, int accumulate, double *C, int ldc);
+                const double *B, int ldb, int accumulate, double *C, int ldc,
+                double *work);
 /* Which kernel this build and processor run: 0 none (dgemm), 1 SSE2,
  * 2 AVX. */
 int mf_gemm_kernel(void);
 /* mf_gemm_nn() on a given instruction set isa <= mf_gemm_kernel(). */
 void mf_gemm_nn_isa(int isa, int m, int n, int k, const double *A, int lda,
                     const double *B, int ldb, int accumulate, double *C,
-                    int ldc);
+                    int ldc, double *work);
 /* The OpenMP threads to use for `requested`: 1 in a process forked from
  * the one that first used several (see sparsity.c). */
 int mf_omp_threads(int requested);

@@ -45,13 +45,14 @@ int mf_blas_layout(int set)
 }
 
 /* C (m x n) = A (m x k) B (k x n), plus C if accumulate: the own kernel
- * in the kernel layout, else dgemm. */
-static void gemm_nn(int m, int n, int k, const double *A, int lda,
-                    const double *B, int ldb, int accumulate, double *C,
-                    int ldc)
+ * in the kernel layout, given its work (a training run's gwork), else
+ * dgemm. */
+static void gemm_nn(double *work, int m, int n, int k, const double *A,
+                    int lda, const double *B, int ldb, int accumulate,
+                    double *C, int ldc)
 {
-  if (blas_layout == MF_LAYOUT_KERNEL) {
-    mf_gemm_nn(m, n, k, A, lda, B, ldb, accumulate, C, ldc);
+  if (blas_layout == MF_LAYOUT_KERNEL && work) {
+    mf_gemm_nn(m, n, k, A, lda, B, ldb, accumulate, C, ldc, work);
     return;
   }
   const double one = 1, zero = 0;
@@ -94,6 +95,7 @@ static size_t tscr_wt(const mf_net *net)
   return bp_block(net) * mx;
 }
 
+/* tscr, then the own kernel's packed block (gwork) */
 static size_t tscr_doubles(const mf_net *net)
 {
   if (net->type == MF_NET_DIAGONAL) return 0;
@@ -104,7 +106,7 @@ static size_t tscr_doubles(const mf_net *net)
     size_t sz = (size_t) net->widths[l] * mi;
     if (sz > wt) wt = sz;
   }
-  return tscr_wt(net) + wt;
+  return tscr_wt(net) + wt + MF_GEMM_WORK;
 }
 
 /* dst (cols x rows, leading dimension ldd) = the transpose of src
@@ -156,6 +158,7 @@ void mf_net_attach(mf_net *net, double *dwork, int *iwork)
   net->tscr = p;
   net->wt = net->type == MF_NET_DIAGONAL ? NULL : p + tscr_wt(net);
   p += tscr_doubles(net);
+  net->gwork = net->type == MF_NET_DIAGONAL ? NULL : p - MF_GEMM_WORK;
   net->q = p;
   p += n;
   net->w = p;
@@ -235,7 +238,8 @@ static void activation_slope(const mf_net *net, const double *h, double *d,
  * which then holds two buffers of max width x nnew. */
 static void forward_dense(const mf_net *net, const double *theta,
                           const double *x, int nnew, double *hid_store,
-                          double *scratch, double *tscr, double *out)
+                          double *scratch, double *tscr, double *gwork,
+                          double *out)
 {
   const double one = 1, zero = 0;
   const double *in = x;
@@ -255,13 +259,14 @@ static void forward_dense(const mf_net *net, const double *theta,
       for (int j0 = 0; j0 < nnew; j0 += MF_BP_BLOCK) {
         int nb = nnew - j0 < MF_BP_BLOCK ? nnew - j0 : MF_BP_BLOCK;
         transpose(in + j0, nnew, nb, mi, tscr, mi);
-        gemm_nn(mo, nb, mi, W, mo, tscr, mi, 0, dst + (size_t) j0 * mo, mo);
+        gemm_nn(gwork, mo, nb, mi, W, mo, tscr, mi, 0,
+                dst + (size_t) j0 * mo, mo);
       }
     } else if (l == 1)
       F77_CALL(dgemm)("N", "T", &mo, &nnew, &mi, &one, W, &mo, in, &nnew,
                       &zero, dst, &mo FCONE FCONE);
     else
-      gemm_nn(mo, nnew, mi, W, mo, in, mi, 0, dst, mo);
+      gemm_nn(gwork, mo, nnew, mi, W, mo, in, mi, 0, dst, mo);
     if (l < net->nlayers) activate(net, dst, (size_t) mo * nnew);
     in = dst;
   }
@@ -308,7 +313,7 @@ void mf_net_forward(mf_net *net, const double *theta)
     forward_diagonal(net, theta, net->x, net->n, net->hid, net->act);
   else
     forward_dense(net, theta, net->x, net->n, net->hid, NULL, net->tscr,
-                  net->act);
+                  net->gwork, net->act);
   margins(net);
 }
 
@@ -318,7 +323,7 @@ void mf_net_scores(const mf_net *net, const double *theta, const double *x,
   if (net->type == MF_NET_DIAGONAL)
     forward_diagonal(net, theta, x, nnew, scratch, out);
   else
-    forward_dense(net, theta, x, nnew, NULL, scratch, NULL, out);
+    forward_dense(net, theta, x, nnew, NULL, scratch, NULL, NULL, out);
 }
 
 static double softplus(double x)
@@ -372,8 +377,8 @@ static void grad_dl_ht(const mf_net *net, const double *dl, int mo,
   for (int j0 = 0; j0 < n; j0 += MF_BP_BLOCK) {
     int nb = n - j0 < MF_BP_BLOCK ? n - j0 : MF_BP_BLOCK;
     transpose(H + (size_t) j0 * mi, mi, mi, nb, net->tscr, nb);
-    gemm_nn(mo, mi, nb, dl + (size_t) j0 * mo, mo, net->tscr, nb, j0 > 0,
-            gW, mo);
+    gemm_nn(net->gwork, mo, mi, nb, dl + (size_t) j0 * mo, mo, net->tscr,
+            nb, j0 > 0, gW, mo);
   }
 }
 
@@ -410,7 +415,7 @@ static void backprop(const mf_net *net, const double *W, int mo, int mi,
     }
     if (dn) {
       /* (dn with blas_direct returned above) */
-      gemm_nn(c, n, mo, Wb, ldw, dl, mo, 0, dn + i0, mi);
+      gemm_nn(net->gwork, c, n, mo, Wb, ldw, dl, mo, 0, dn + i0, mi);
       continue;
     }
     for (int j0 = 0; j0 < n; j0 += MF_BP_BLOCK) {
@@ -419,8 +424,8 @@ static void backprop(const mf_net *net, const double *W, int mo, int mi,
         F77_CALL(dgemm)(tw, "N", &c, &nb, &mo, &one, Wb, &ldw,
                         dl + (size_t) j0 * mo, &mo, &zero, block, &c
                         FCONE FCONE);
-      else gemm_nn(c, nb, mo, Wb, ldw, dl + (size_t) j0 * mo, mo, 0, block,
-                   c);
+      else gemm_nn(net->gwork, c, nb, mo, Wb, ldw, dl + (size_t) j0 * mo,
+                   mo, 0, block, c);
       for (int j = 0; j < nb; j++) {
         double *h = H + (size_t) (j0 + j) * mi + i0, *b = block +
           (size_t) j * c;
@@ -476,7 +481,7 @@ void mf_net_backward(mf_net *net, const double *theta, double *g)
     double *gW = g + net->offset[l - 1];
     if (l == 1) {
       /* delta_1 X with X stored by rows: a plain "N", "N" product */
-      gemm_nn(mo, mi, n, dl, mo, net->x, n, 0, gW, mo);
+      gemm_nn(net->gwork, mo, mi, n, dl, mo, net->x, n, 0, gW, mo);
       break;
     }
     double *in = net->hid + hid_off[l - 1];
