@@ -723,11 +723,11 @@ static const double *real_matrix(SEXP x, const char *name, int *nr, int *nc)
 }
 
 /* The own product kernel by itself, for the tests: a copy of C whose
- * leading m x n block is A[1:m, 1:k] %*% B[1:k, 1:n] (plus that block of
- * C if accumulate), the three matrices' row counts as leading dimensions,
- * on instruction set isa (1 SSE2, 2 AVX). */
-SEXP mf_gemm_check(SEXP A, SEXP B, SEXP C, SEXP mnk, SEXP accumulate,
-                   SEXP isa)
+ * leading m x n block is op(A) %*% op(B) over k terms (plus that block of
+ * C if accumulate), op(A) = t(A) where ta, op(B) = t(B) where tb (flags
+ * = c(ta, tb, accumulate)), the three matrices' row counts as leading
+ * dimensions, on instruction set isa (1 SSE2, 2 AVX). */
+SEXP mf_gemm_check(SEXP A, SEXP B, SEXP C, SEXP mnk, SEXP flags, SEXP isa)
 {
   int ar, ac, br, bc, cr, cc;
   const double *a = real_matrix(A, "A", &ar, &ac),
@@ -737,12 +737,17 @@ SEXP mf_gemm_check(SEXP A, SEXP B, SEXP C, SEXP mnk, SEXP accumulate,
   if (m == NA_INTEGER || n == NA_INTEGER || k == NA_INTEGER ||
       m < 0 || n < 0 || k < 0)
     error("'mnk' must hold three counts of 0 or more");
-  if (m > ar || k > ac || k > br || n > bc || m > cr || n > cc)
-    error("'mnk' (%d, %d, %d) is larger than the matrices A (%d x %d), "
-          "B (%d x %d), C (%d x %d)", m, n, k, ar, ac, br, bc, cr, cc);
-  if (TYPEOF(accumulate) != LGLSXP || XLENGTH(accumulate) != 1 ||
-      LOGICAL(accumulate)[0] == NA_LOGICAL)
-    error("'accumulate' must be TRUE or FALSE");
+  if (TYPEOF(flags) != LGLSXP || XLENGTH(flags) != 3 ||
+      LOGICAL(flags)[0] == NA_LOGICAL || LOGICAL(flags)[1] == NA_LOGICAL ||
+      LOGICAL(flags)[2] == NA_LOGICAL)
+    error("'flags' must be three TRUE or FALSE (ta, tb, accumulate)");
+  int ta = LOGICAL(flags)[0], tb = LOGICAL(flags)[1];
+  /* rows and columns that op(A) and op(B) read */
+  int am = ta ? ac : ar, ak = ta ? ar : ac, bk = tb ? bc : br,
+    bn = tb ? br : bc;
+  if (m > am || k > ak || k > bk || n > bn || m > cr || n > cc)
+    error("'mnk' (%d, %d, %d) is larger than the matrices op(A) (%d x %d), "
+          "op(B) (%d x %d), C (%d x %d)", m, n, k, am, ak, bk, bn, cr, cc);
   int set = asInteger(isa);
   if (TYPEOF(isa) != INTSXP || XLENGTH(isa) != 1 || set == NA_INTEGER ||
       set < 1 || set > 2)
@@ -752,8 +757,8 @@ SEXP mf_gemm_check(SEXP A, SEXP B, SEXP C, SEXP mnk, SEXP accumulate,
           mf_gemm_kernel());
   SEXP out = PROTECT(duplicate(C));
   double *work = (double *) R_alloc(MF_GEMM_WORK, sizeof(double));
-  mf_gemm_nn_isa(set, m, n, k, a, ar > 0 ? ar : 1, b, br > 0 ? br : 1,
-                 LOGICAL(accumulate)[0], REAL(out), cr > 0 ? cr : 1, work);
+  mf_gemm_isa(set, ta, tb, m, n, k, a, ar > 0 ? ar : 1, b, br > 0 ? br : 1,
+              LOGICAL(flags)[2], REAL(out), cr > 0 ? cr : 1, work);
   UNPROTECT(1);
   return out;
 }

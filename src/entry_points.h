@@ -24,7 +24,6 @@ SEXP mf_margin_grads(SEXP x, SEXP yb, SEXP yc, SEXP netspec, SEXP widths,
 SEXP mf_nnls(SEXP K, SEXP b);
 SEXP mf_sparsity(SEXP x, SEXP by_row, SEXP threads);
 SEXP mf_blas_mode(SEXP set);
-SEXP mf_gemm_check(SEXP A, SEXP B, SEXP C, SEXP mnk, SEXP accumulate,
-                   SEXP isa);
+SEXP mf_gemm_check(SEXP A, SEXP B, SEXP C, SEXP mnk, SEXP flags, SEXP isa);
 
 #endif

@@ -1,6 +1,6 @@
-/* The package's own kernel for C = A B (+ C), all three column-major and
- * untransposed: the "kernel" layout of the products (see mf_blas_direct()
- * in network.c and ?blas_products).
+/* The package's own kernel for C = op(A) op(B) (+ C), op a matrix or its
+ * transpose, all column-major: the "kernel" layout of the products (see
+ * mf_blas_layout() in network.c and ?blas_products).
  *
  * Why: the reference BLAS that R ships and Debian installs by default
  * forms dgemm as a column of axpy updates, loading and storing C once per
@@ -57,13 +57,16 @@
 
 #if MF_HAVE_KERNEL
 
-/* One row block of C: rows i of A (stride lda) against columns of B
- * (stride ldb), kb terms; load: start from C's entries, else from 0. */
+/* The micro-kernels: a tile of C (rows of a strip of packed A, whose
+ * terms are lda apart, against 4 or 1 columns of B) summed over kb terms;
+ * B's entry (l, j) is b[l * rs + j * cs], so that B can be read as it is
+ * or transposed; load: start from C's entries, else from 0. */
 
 static void k4x4_sse(int kb, const double *a, int lda, const double *b,
-                     int ldb, int load, double *c, int ldc)
+                     ptrdiff_t rs, ptrdiff_t cs, int load, double *c,
+                     int ldc)
 {
-  const double *b0 = b, *b1 = b + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
+  const double *b0 = b, *b1 = b + cs, *b2 = b1 + cs, *b3 = b2 + cs;
   double *c0 = c, *c1 = c + ldc, *c2 = c1 + ldc, *c3 = c2 + ldc;
   __m128d z = _mm_setzero_pd();
   __m128d x0 = load ? _mm_loadu_pd(c0) : z,
@@ -71,18 +74,19 @@ static void k4x4_sse(int kb, const double *a, int lda, const double *b,
     x1 = load ? _mm_loadu_pd(c1) : z, y1 = load ? _mm_loadu_pd(c1 + 2) : z,
     x2 = load ? _mm_loadu_pd(c2) : z, y2 = load ? _mm_loadu_pd(c2 + 2) : z,
     x3 = load ? _mm_loadu_pd(c3) : z, y3 = load ? _mm_loadu_pd(c3 + 2) : z;
-  for (int l = 0; l < kb; l++, a += lda) {
+  for (int l = 0; l < kb; l++, a += lda, b0 += rs, b1 += rs, b2 += rs,
+         b3 += rs) {
     __m128d lo = _mm_loadu_pd(a), hi = _mm_loadu_pd(a + 2), s;
-    s = _mm_set1_pd(b0[l]);
+    s = _mm_set1_pd(*b0);
     x0 = _mm_add_pd(x0, _mm_mul_pd(lo, s));
     y0 = _mm_add_pd(y0, _mm_mul_pd(hi, s));
-    s = _mm_set1_pd(b1[l]);
+    s = _mm_set1_pd(*b1);
     x1 = _mm_add_pd(x1, _mm_mul_pd(lo, s));
     y1 = _mm_add_pd(y1, _mm_mul_pd(hi, s));
-    s = _mm_set1_pd(b2[l]);
+    s = _mm_set1_pd(*b2);
     x2 = _mm_add_pd(x2, _mm_mul_pd(lo, s));
     y2 = _mm_add_pd(y2, _mm_mul_pd(hi, s));
-    s = _mm_set1_pd(b3[l]);
+    s = _mm_set1_pd(*b3);
     x3 = _mm_add_pd(x3, _mm_mul_pd(lo, s));
     y3 = _mm_add_pd(y3, _mm_mul_pd(hi, s));
   }
@@ -97,12 +101,12 @@ static void k4x4_sse(int kb, const double *a, int lda, const double *b,
 }
 
 static void k4x1_sse(int kb, const double *a, int lda, const double *b,
-                     int load, double *c)
+                     ptrdiff_t rs, int load, double *c)
 {
   __m128d z = _mm_setzero_pd();
   __m128d x = load ? _mm_loadu_pd(c) : z, y = load ? _mm_loadu_pd(c + 2) : z;
-  for (int l = 0; l < kb; l++, a += lda) {
-    __m128d s = _mm_set1_pd(b[l]);
+  for (int l = 0; l < kb; l++, a += lda, b += rs) {
+    __m128d s = _mm_set1_pd(*b);
     x = _mm_add_pd(x, _mm_mul_pd(_mm_loadu_pd(a), s));
     y = _mm_add_pd(y, _mm_mul_pd(_mm_loadu_pd(a + 2), s));
   }
@@ -112,13 +116,13 @@ static void k4x1_sse(int kb, const double *a, int lda, const double *b,
 
 /* One row of C against nr <= 4 columns: nr independent sums. */
 static void k1xn(int nr, int kb, const double *a, int lda, const double *b,
-                 int ldb, int load, double *c, int ldc)
+                 ptrdiff_t rs, ptrdiff_t cs, int load, double *c, int ldc)
 {
   double s[4];
   for (int j = 0; j < nr; j++) s[j] = load ? c[(size_t) j * ldc] : 0;
-  for (int l = 0; l < kb; l++, a += lda) {
+  for (int l = 0; l < kb; l++, a += lda, b += rs) {
     double al = *a;
-    for (int j = 0; j < nr; j++) s[j] += al * b[l + (size_t) j * ldb];
+    for (int j = 0; j < nr; j++) s[j] += al * b[j * cs];
   }
   for (int j = 0; j < nr; j++) c[(size_t) j * ldc] = s[j];
 }
@@ -126,9 +130,10 @@ static void k1xn(int nr, int kb, const double *a, int lda, const double *b,
 #if MF_HAVE_AVX
 __attribute__((target("avx")))
 static void k8x4_avx(int kb, const double *a, int lda, const double *b,
-                     int ldb, int load, double *c, int ldc)
+                     ptrdiff_t rs, ptrdiff_t cs, int load, double *c,
+                     int ldc)
 {
-  const double *b0 = b, *b1 = b + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
+  const double *b0 = b, *b1 = b + cs, *b2 = b1 + cs, *b3 = b2 + cs;
   double *c0 = c, *c1 = c + ldc, *c2 = c1 + ldc, *c3 = c2 + ldc;
   __m256d z = _mm256_setzero_pd();
   __m256d x0 = load ? _mm256_loadu_pd(c0) : z,
@@ -139,18 +144,19 @@ static void k8x4_avx(int kb, const double *a, int lda, const double *b,
     y2 = load ? _mm256_loadu_pd(c2 + 4) : z,
     x3 = load ? _mm256_loadu_pd(c3) : z,
     y3 = load ? _mm256_loadu_pd(c3 + 4) : z;
-  for (int l = 0; l < kb; l++, a += lda) {
+  for (int l = 0; l < kb; l++, a += lda, b0 += rs, b1 += rs, b2 += rs,
+         b3 += rs) {
     __m256d lo = _mm256_loadu_pd(a), hi = _mm256_loadu_pd(a + 4), s;
-    s = _mm256_broadcast_sd(b0 + l);
+    s = _mm256_broadcast_sd(b0);
     x0 = _mm256_add_pd(x0, _mm256_mul_pd(lo, s));
     y0 = _mm256_add_pd(y0, _mm256_mul_pd(hi, s));
-    s = _mm256_broadcast_sd(b1 + l);
+    s = _mm256_broadcast_sd(b1);
     x1 = _mm256_add_pd(x1, _mm256_mul_pd(lo, s));
     y1 = _mm256_add_pd(y1, _mm256_mul_pd(hi, s));
-    s = _mm256_broadcast_sd(b2 + l);
+    s = _mm256_broadcast_sd(b2);
     x2 = _mm256_add_pd(x2, _mm256_mul_pd(lo, s));
     y2 = _mm256_add_pd(y2, _mm256_mul_pd(hi, s));
-    s = _mm256_broadcast_sd(b3 + l);
+    s = _mm256_broadcast_sd(b3);
     x3 = _mm256_add_pd(x3, _mm256_mul_pd(lo, s));
     y3 = _mm256_add_pd(y3, _mm256_mul_pd(hi, s));
   }
@@ -166,13 +172,13 @@ static void k8x4_avx(int kb, const double *a, int lda, const double *b,
 
 __attribute__((target("avx")))
 static void k8x1_avx(int kb, const double *a, int lda, const double *b,
-                     int load, double *c)
+                     ptrdiff_t rs, int load, double *c)
 {
   __m256d z = _mm256_setzero_pd();
   __m256d x = load ? _mm256_loadu_pd(c) : z,
     y = load ? _mm256_loadu_pd(c + 4) : z;
-  for (int l = 0; l < kb; l++, a += lda) {
-    __m256d s = _mm256_broadcast_sd(b + l);
+  for (int l = 0; l < kb; l++, a += lda, b += rs) {
+    __m256d s = _mm256_broadcast_sd(b);
     x = _mm256_add_pd(x, _mm256_mul_pd(_mm256_loadu_pd(a), s));
     y = _mm256_add_pd(y, _mm256_mul_pd(_mm256_loadu_pd(a + 4), s));
   }
@@ -204,46 +210,57 @@ static int strip_height(int avx, int rem)
   return avx && rem >= 8 ? 8 : rem >= 4 ? 4 : 1;
 }
 
-/* Copies the mb x kb block of A into ap as consecutive strips of rows,
- * each strip kb columns of its hs rows, so that the kernels read A in
- * order. Without it, a leading dimension that is a multiple of a cache
- * way (1024 doubles, say) maps a strip's 256 columns to a handful of
- * cache sets, which it thrashes. */
-static void pack_a(int avx, int mb, int kb, const double *A, int lda,
-                   double *ap)
+/* Copies the mb x kb block of A (of its transpose if ta, A then being
+ * kb x mb) into ap as consecutive strips of rows, each strip kb columns of
+ * its hs rows, so that the kernels read A in order. Without it, a leading
+ * dimension that is a multiple of a cache way (1024 doubles, say) maps a
+ * strip's 256 columns to a handful of cache sets, which it thrashes; and
+ * a transposed A costs no separate copy. */
+static void pack_a(int avx, int ta, int mb, int kb, const double *A,
+                   int lda, double *ap)
 {
   for (int i = 0; i < mb;) {
     int hs = strip_height(avx, mb - i);
-    const double *a = A + i;
-    for (int l = 0; l < kb; l++, a += lda, ap += hs)
-      for (int r = 0; r < hs; r++) ap[r] = a[r];
+    if (ta) {
+      for (int r = 0; r < hs; r++) {
+        const double *a = A + (size_t) (i + r) * lda;
+        for (int l = 0; l < kb; l++) ap[(size_t) l * hs + r] = a[l];
+      }
+      ap += (size_t) hs * kb;
+    } else {
+      const double *a = A + i;
+      for (int l = 0; l < kb; l++, a += lda, ap += hs)
+        for (int r = 0; r < hs; r++) ap[r] = a[r];
+    }
     i += hs;
   }
 }
 
 /* mb rows of A (a block of at most MC, packed by pack_a()) against all
- * n columns of B, kb terms of the sum. */
+ * n columns of B, kb terms of the sum; B's entry (l, j) at
+ * B[l * rs + j * cs]. */
 static void row_block(int avx, int mb, int n, int kb, const double *ap,
-                      const double *B, int ldb, int load, double *C, int ldc)
+                      const double *B, ptrdiff_t rs, ptrdiff_t cs, int load,
+                      double *C, int ldc)
 {
   for (int j = 0; j < n;) {
     int nr = n - j >= 4 ? 4 : 1;
-    const double *b = B + (size_t) j * ldb, *a = ap;
+    const double *b = B + j * cs, *a = ap;
     double *c = C + (size_t) j * ldc;
     for (int i = 0; i < mb;) {
       int hs = strip_height(avx, mb - i);
       if (nr == 4) {
 #if MF_HAVE_AVX
-        if (hs == 8) k8x4_avx(kb, a, 8, b, ldb, load, c + i, ldc);
+        if (hs == 8) k8x4_avx(kb, a, 8, b, rs, cs, load, c + i, ldc);
 #endif
-        if (hs == 4) k4x4_sse(kb, a, 4, b, ldb, load, c + i, ldc);
-        if (hs == 1) k1xn(4, kb, a, 1, b, ldb, load, c + i, ldc);
+        if (hs == 4) k4x4_sse(kb, a, 4, b, rs, cs, load, c + i, ldc);
+        if (hs == 1) k1xn(4, kb, a, 1, b, rs, cs, load, c + i, ldc);
       } else {
 #if MF_HAVE_AVX
-        if (hs == 8) k8x1_avx(kb, a, 8, b, load, c + i);
+        if (hs == 8) k8x1_avx(kb, a, 8, b, rs, load, c + i);
 #endif
-        if (hs == 4) k4x1_sse(kb, a, 4, b, load, c + i);
-        if (hs == 1) k1xn(1, kb, a, 1, b, ldb, load, c + i, ldc);
+        if (hs == 4) k4x1_sse(kb, a, 4, b, rs, load, c + i);
+        if (hs == 1) k1xn(1, kb, a, 1, b, rs, cs, load, c + i, ldc);
       }
       a += (size_t) hs * kb;
       i += hs;
@@ -264,11 +281,11 @@ int mf_gemm_kernel(void)
 }
 
 /* The product on the instruction set isa (1 SSE2, 2 AVX; the caller
- * checks it is there): mf_gemm_nn() with the processor's best, and the
+ * checks it is there): mf_gemm() with the processor's best, and the
  * tests with each. */
-void mf_gemm_nn_isa(int isa, int m, int n, int k, const double *A, int lda,
-                    const double *B, int ldb, int accumulate, double *C,
-                    int ldc, double *work)
+void mf_gemm_isa(int isa, int ta, int tb, int m, int n, int k,
+                 const double *A, int lda, const double *B, int ldb,
+                 int accumulate, double *C, int ldc, double *work)
 {
   if (m <= 0 || n <= 0) return;
 #if MF_HAVE_KERNEL
@@ -279,28 +296,33 @@ void mf_gemm_nn_isa(int isa, int m, int n, int k, const double *A, int lda,
     return;
   }
   int avx = isa == 2;
+  /* B's entry (l, j): B[l + j ldb], or B[j + l ldb] transposed */
+  ptrdiff_t rs = tb ? ldb : 1, cs = tb ? 1 : ldb;
   for (int p0 = 0; p0 < k; p0 += KC) {
     int kb = k - p0 < KC ? k - p0 : KC;
     int load = accumulate || p0 > 0;
     for (int i0 = 0; i0 < m; i0 += MC) {
       int mb = m - i0 < MC ? m - i0 : MC;
-      pack_a(avx, mb, kb, A + i0 + (size_t) p0 * lda, lda, work);
-      row_block(avx, mb, n, kb, work, B + p0, ldb, load, C + i0, ldc);
+      const double *a = ta ? A + p0 + (size_t) i0 * lda :
+        A + i0 + (size_t) p0 * lda;
+      pack_a(avx, ta, mb, kb, a, lda, work);
+      row_block(avx, mb, n, kb, work, B + p0 * rs, rs, cs, load, C + i0,
+                ldc);
     }
   }
 #else
   const double one = 1, zero = 0;
   (void) isa;
   (void) work;
-  F77_CALL(dgemm)("N", "N", &m, &n, &k, &one, A, &lda, B, &ldb,
-                  accumulate ? &one : &zero, C, &ldc FCONE FCONE);
+  F77_CALL(dgemm)(ta ? "T" : "N", tb ? "T" : "N", &m, &n, &k, &one, A, &lda,
+                  B, &ldb, accumulate ? &one : &zero, C, &ldc FCONE FCONE);
 #endif
 }
 
-void mf_gemm_nn(int m, int n, int k, const double *A, int lda,
-                const double *B, int ldb, int accumulate, double *C, int ldc,
-                double *work)
+void mf_gemm(int ta, int tb, int m, int n, int k, const double *A, int lda,
+             const double *B, int ldb, int accumulate, double *C, int ldc,
+             double *work)
 {
-  mf_gemm_nn_isa(mf_gemm_kernel(), m, n, k, A, lda, B, ldb, accumulate, C,
-                 ldc, work);
+  mf_gemm_isa(mf_gemm_kernel(), ta, tb, m, n, k, A, lda, B, ldb, accumulate,
+              C, ldc, work);
 }

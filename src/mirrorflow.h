@@ -156,23 +156,24 @@ int mf_net_max_width(const mf_net *net);
 #define MF_LAYOUT_DIRECT 1
 #define MF_LAYOUT_KERNEL 2
 int mf_blas_layout(int set);
-/* The package's own product kernel (gemm.c): C (m x n) = A (m x k) B
- * (k x n), plus C if accumulate, all untransposed with leading
- * dimensions; the reference BLAS's sums, bit for bit. work holds
- * MF_GEMM_WORK doubles (a packed block of A). */
+/* The package's own product kernel (gemm.c): C (m x n) = op(A) (m x k)
+ * op(B) (k x n), plus C if accumulate, op the transpose where ta or tb
+ * is set, as dgemm with alpha 1 and beta 0 or 1; the reference BLAS's
+ * sums, bit for bit. work holds MF_GEMM_WORK doubles (a packed block of
+ * A). */
 #define MF_GEMM_MC 128
 #define MF_GEMM_KC 256
 #define MF_GEMM_WORK (MF_GEMM_MC * MF_GEMM_KC)
-void mf_gemm_nn(int m, int n, int k, const double *A, int lda,
-                const double *B, int ldb, int accumulate, double *C, int ldc,
-                double *work);
+void mf_gemm(int ta, int tb, int m, int n, int k, const double *A, int lda,
+             const double *B, int ldb, int accumulate, double *C, int ldc,
+             double *work);
 /* Which kernel this build and processor run: 0 none (dgemm), 1 SSE2,
  * 2 AVX. */
 int mf_gemm_kernel(void);
-/* mf_gemm_nn() on a given instruction set isa <= mf_gemm_kernel(). */
-void mf_gemm_nn_isa(int isa, int m, int n, int k, const double *A, int lda,
-                    const double *B, int ldb, int accumulate, double *C,
-                    int ldc, double *work);
+/* mf_gemm() on a given instruction set isa <= mf_gemm_kernel(). */
+void mf_gemm_isa(int isa, int ta, int tb, int m, int n, int k,
+                 const double *A, int lda, const double *B, int ldb,
+                 int accumulate, double *C, int ldc, double *work);
 /* The OpenMP threads to use for `requested`: 1 in a process forked from
  * the one that first used several (see sparsity.c). */
 int mf_omp_threads(int requested);

@@ -28,10 +28,11 @@ int mf_net_max_width(const mf_net *net)
  * MF_LAYOUT_COPY, the transposes are copied into tscr and every product
  * is a "N", "N" dgemm call; MF_LAYOUT_DIRECT, dgemm is handed "T" and does
  * it itself, one call per product where the layout allows;
- * MF_LAYOUT_KERNEL, the copies as for MF_LAYOUT_COPY, and the "N", "N"
- * products by the package's own kernel (gemm.c) instead of dgemm. Set
- * once per session from R (blas_products()), by default from the BLAS R
- * loaded. */
+ * MF_LAYOUT_KERNEL, the calls of the direct layout, made to the package's
+ * own kernel (gemm.c), which transposes while it packs. Set once per
+ * session from R (blas_products()), by default from the BLAS R loaded.
+ * blas_direct: the products are whole calls with "T" (direct or kernel
+ * layout). */
 static int blas_layout = MF_LAYOUT_COPY;
 static int blas_direct = 0;
 
@@ -40,23 +41,23 @@ int mf_blas_layout(int set)
   int old = blas_layout;
   if (set == MF_LAYOUT_KERNEL && !mf_gemm_kernel()) set = MF_LAYOUT_COPY;
   if (set >= MF_LAYOUT_COPY && set <= MF_LAYOUT_KERNEL) blas_layout = set;
-  blas_direct = blas_layout == MF_LAYOUT_DIRECT;
+  blas_direct = blas_layout != MF_LAYOUT_COPY;
   return old;
 }
 
-/* C (m x n) = A (m x k) B (k x n), plus C if accumulate: the own kernel
- * in the kernel layout, given its work (a training run's gwork), else
- * dgemm. */
-static void gemm_nn(double *work, int m, int n, int k, const double *A,
-                    int lda, const double *B, int ldb, int accumulate,
-                    double *C, int ldc)
+/* C (m x n) = op(A) op(B), plus C if accumulate: the own kernel in the
+ * kernel layout, given its work (a training run's gwork), else dgemm. */
+static void gemm(double *work, const char *ta, const char *tb, int m, int n,
+                 int k, const double *A, int lda, const double *B, int ldb,
+                 int accumulate, double *C, int ldc)
 {
   if (blas_layout == MF_LAYOUT_KERNEL && work) {
-    mf_gemm_nn(m, n, k, A, lda, B, ldb, accumulate, C, ldc, work);
+    mf_gemm(*ta == 'T', *tb == 'T', m, n, k, A, lda, B, ldb, accumulate, C,
+            ldc, work);
     return;
   }
   const double one = 1, zero = 0;
-  F77_CALL(dgemm)("N", "N", &m, &n, &k, &one, A, &lda, B, &ldb,
+  F77_CALL(dgemm)(ta, tb, &m, &n, &k, &one, A, &lda, B, &ldb,
                   accumulate ? &one : &zero, C, &ldc FCONE FCONE);
 }
 
@@ -241,7 +242,6 @@ static void forward_dense(const mf_net *net, const double *theta,
                           double *scratch, double *tscr, double *gwork,
                           double *out)
 {
-  const double one = 1, zero = 0;
   const double *in = x;
   int mw = mf_net_max_width(net);
   for (int l = 1; l <= net->nlayers; l++) {
@@ -259,14 +259,13 @@ static void forward_dense(const mf_net *net, const double *theta,
       for (int j0 = 0; j0 < nnew; j0 += MF_BP_BLOCK) {
         int nb = nnew - j0 < MF_BP_BLOCK ? nnew - j0 : MF_BP_BLOCK;
         transpose(in + j0, nnew, nb, mi, tscr, mi);
-        gemm_nn(gwork, mo, nb, mi, W, mo, tscr, mi, 0,
-                dst + (size_t) j0 * mo, mo);
+        gemm(gwork, "N", "N", mo, nb, mi, W, mo, tscr, mi, 0,
+             dst + (size_t) j0 * mo, mo);
       }
     } else if (l == 1)
-      F77_CALL(dgemm)("N", "T", &mo, &nnew, &mi, &one, W, &mo, in, &nnew,
-                      &zero, dst, &mo FCONE FCONE);
+      gemm(gwork, "N", "T", mo, nnew, mi, W, mo, in, nnew, 0, dst, mo);
     else
-      gemm_nn(gwork, mo, nnew, mi, W, mo, in, mi, 0, dst, mo);
+      gemm(gwork, "N", "N", mo, nnew, mi, W, mo, in, mi, 0, dst, mo);
     if (l < net->nlayers) activate(net, dst, (size_t) mo * nnew);
     in = dst;
   }
@@ -367,18 +366,16 @@ double mf_loss_weights(mf_net *net)
 static void grad_dl_ht(const mf_net *net, const double *dl, int mo,
                        const double *H, int mi, double *gW)
 {
-  const double one = 1, zero = 0;
   int n = net->n;
   if (blas_direct) {
-    F77_CALL(dgemm)("N", "T", &mo, &mi, &n, &one, dl, &mo, H, &mi, &zero,
-                    gW, &mo FCONE FCONE);
+    gemm(net->gwork, "N", "T", mo, mi, n, dl, mo, H, mi, 0, gW, mo);
     return;
   }
   for (int j0 = 0; j0 < n; j0 += MF_BP_BLOCK) {
     int nb = n - j0 < MF_BP_BLOCK ? n - j0 : MF_BP_BLOCK;
     transpose(H + (size_t) j0 * mi, mi, mi, nb, net->tscr, nb);
-    gemm_nn(net->gwork, mo, mi, nb, dl + (size_t) j0 * mo, mo, net->tscr,
-            nb, j0 > 0, gW, mo);
+    gemm(net->gwork, "N", "N", mo, mi, nb, dl + (size_t) j0 * mo, mo,
+         net->tscr, nb, j0 > 0, gW, mo);
   }
 }
 
@@ -392,12 +389,10 @@ static void grad_dl_ht(const mf_net *net, const double *dl, int mo,
 static void backprop(const mf_net *net, const double *W, int mo, int mi,
                      const double *dl, double *H, double *block, double *dn)
 {
-  const double one = 1, zero = 0;
   int n = net->n;
   double *Wt = net->wt;
   if (dn && blas_direct) {
-    F77_CALL(dgemm)("T", "N", &mi, &n, &mo, &one, W, &mo, dl, &mo, &zero,
-                    dn, &mi FCONE FCONE);
+    gemm(net->gwork, "T", "N", mi, n, mo, W, mo, dl, mo, 0, dn, mi);
     activation_slope(net, H, dn, (size_t) mi * n);
     return;
   }
@@ -415,17 +410,13 @@ static void backprop(const mf_net *net, const double *W, int mo, int mi,
     }
     if (dn) {
       /* (dn with blas_direct returned above) */
-      gemm_nn(net->gwork, c, n, mo, Wb, ldw, dl, mo, 0, dn + i0, mi);
+      gemm(net->gwork, "N", "N", c, n, mo, Wb, ldw, dl, mo, 0, dn + i0, mi);
       continue;
     }
     for (int j0 = 0; j0 < n; j0 += MF_BP_BLOCK) {
       int nb = n - j0 < MF_BP_BLOCK ? n - j0 : MF_BP_BLOCK;
-      if (blas_direct)
-        F77_CALL(dgemm)(tw, "N", &c, &nb, &mo, &one, Wb, &ldw,
-                        dl + (size_t) j0 * mo, &mo, &zero, block, &c
-                        FCONE FCONE);
-      else gemm_nn(net->gwork, c, nb, mo, Wb, ldw, dl + (size_t) j0 * mo,
-                   mo, 0, block, c);
+      gemm(net->gwork, tw, "N", c, nb, mo, Wb, ldw, dl + (size_t) j0 * mo,
+           mo, 0, block, c);
       for (int j = 0; j < nb; j++) {
         double *h = H + (size_t) (j0 + j) * mi + i0, *b = block +
           (size_t) j * c;
@@ -481,7 +472,7 @@ void mf_net_backward(mf_net *net, const double *theta, double *g)
     double *gW = g + net->offset[l - 1];
     if (l == 1) {
       /* delta_1 X with X stored by rows: a plain "N", "N" product */
-      gemm_nn(net->gwork, mo, mi, n, dl, mo, net->x, n, 0, gW, mo);
+      gemm(net->gwork, "N", "N", mo, mi, n, dl, mo, net->x, n, 0, gW, mo);
       break;
     }
     double *in = net->hid + hid_off[l - 1];

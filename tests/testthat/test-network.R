@@ -245,44 +245,48 @@ test_that("blas_products() reads, sets and restores the layout", {
   expect_equal(lay(""), "copy")
 })
 
-test_that("the own product kernel is A %*% B on every path and shape", {
+test_that("the own product kernel is op(A) %*% op(B) on every path", {
   kern <- attr(blas_products(), "kernel")
   skip_if(kern == "none", "this build has no product kernel (not x86-64)")
-  g <- function(A, B, C, mnk, acc, isa)
-    .Call(mirrorflow:::C_mf_gemm_check, A, B, C, as.integer(mnk), acc, isa)
+  g <- function(A, B, C, mnk, flags, isa)
+    .Call(mirrorflow:::C_mf_gemm_check, A, B, C, as.integer(mnk), flags, isa)
   isas <- if (kern == "avx") 1:2 else 1L
   # The reference BLAS adds the terms in the kernel's order, so where R
   # uses it a product that does not accumulate is the same to the bit.
   ref_blas <- mirrorflow:::blas_layout_for(extSoftVersion()[["BLAS"]]) ==
     "kernel"
+  op <- function(M, tr) if (tr) t(M) else M
   set.seed(131)
-  # every remainder of the 8- and 4-row tiles and of the 4-column tiles,
-  # sums longer than one block of 256 terms, more rows than one of 128;
-  # the cases that fail each check are collected by name
+  # every remainder of the 8- and 4-row strips and of the 4-column tiles,
+  # sums longer than one block of 256 terms, more rows than one of 128,
+  # each operand as it is and transposed; the cases that fail each check
+  # are collected by name
   off <- border <- bits <- character()
   for (m in c(1, 3, 4, 7, 8, 13, 130)) for (n in c(1, 3, 4, 9))
-    for (k in c(0, 1, 5, 257)) for (isa in isas) for (acc in c(FALSE, TRUE)) {
-      # larger than the product: the leading dimensions are the row
-      # counts, and entries outside the m x n block must stay
-      A <- matrix(rnorm((m + 2) * (k + 1)), m + 2)
-      B <- matrix(rnorm((k + 1) * (n + 1)), k + 1)
-      C <- matrix(rnorm((m + 3) * (n + 1)), m + 3)
-      r <- g(A, B, C, c(m, n, k), acc, isa)
-      lab <- sprintf("m %d, n %d, k %d, isa %d, accumulate %s", m, n, k,
-                     isa, acc)
-      ab <- A[seq_len(m), seq_len(k), drop = FALSE] %*%
-        B[seq_len(k), seq_len(n), drop = FALSE]
-      want <- C
-      want[seq_len(m), seq_len(n)] <- ab +
-        if (acc) C[seq_len(m), seq_len(n)] else 0
-      if (max(abs(r - want)) > 1e-13 * max(1, abs(want))) off <- c(off, lab)
-      if (!identical(r[-seq_len(m), ], C[-seq_len(m), ]) ||
-          !identical(r[, -seq_len(n)], C[, -seq_len(n)]))
-        border <- c(border, lab)
-      if (ref_blas && !acc &&
-          !identical(r[seq_len(m), seq_len(n), drop = FALSE], ab))
-        bits <- c(bits, lab)
-    }
+    for (k in c(0, 1, 5, 257)) for (isa in isas) for (acc in c(FALSE, TRUE))
+      for (ta in c(FALSE, TRUE)) for (tb in c(FALSE, TRUE)) {
+        # larger than the product: the leading dimensions are the row
+        # counts, and entries outside the m x n block must stay
+        A <- op(matrix(rnorm((m + 2) * (k + 1)), m + 2), ta)
+        B <- op(matrix(rnorm((k + 1) * (n + 1)), k + 1), tb)
+        C <- matrix(rnorm((m + 3) * (n + 1)), m + 3)
+        r <- g(A, B, C, c(m, n, k), c(ta, tb, acc), isa)
+        lab <- sprintf("m %d, n %d, k %d, isa %d, ta %s, tb %s, acc %s", m,
+                       n, k, isa, ta, tb, acc)
+        ab <- op(A, ta)[seq_len(m), seq_len(k), drop = FALSE] %*%
+          op(B, tb)[seq_len(k), seq_len(n), drop = FALSE]
+        want <- C
+        want[seq_len(m), seq_len(n)] <- ab +
+          if (acc) C[seq_len(m), seq_len(n)] else 0
+        if (max(abs(r - want)) > 1e-13 * max(1, abs(want)))
+          off <- c(off, lab)
+        if (!identical(r[-seq_len(m), ], C[-seq_len(m), ]) ||
+            !identical(r[, -seq_len(n)], C[, -seq_len(n)]))
+          border <- c(border, lab)
+        if (ref_blas && !acc &&
+            !identical(r[seq_len(m), seq_len(n), drop = FALSE], ab))
+          bits <- c(bits, lab)
+      }
   expect_identical(off, character())
   expect_identical(border, character())
   expect_identical(bits, character())
@@ -292,24 +296,28 @@ test_that("the own product kernel is A %*% B on every path and shape", {
     B <- matrix(rnorm(300 * 11), 300)
     C <- matrix(rnorm(37 * 11), 37)
     for (acc in c(FALSE, TRUE))
-      expect_identical(g(A, B, C, c(37, 11, 300), acc, 1L),
-                       g(A, B, C, c(37, 11, 300), acc, 2L))
+      expect_identical(g(A, B, C, c(37, 11, 300), c(FALSE, FALSE, acc), 1L),
+                       g(A, B, C, c(37, 11, 300), c(FALSE, FALSE, acc), 2L))
   }
   # the entry point refuses what it cannot use, by name
   A <- matrix(1, 2, 2)
-  expect_error(g(1:4, A, A, c(2, 2, 2), FALSE, 1L), "'A'")
-  expect_error(g(A, c(1, 2), A, c(2, 2, 2), FALSE, 1L), "'B'")
-  expect_error(g(A, A, "x", c(2, 2, 2), FALSE, 1L), "'C'")
-  expect_error(g(A, A, A, c(3, 2, 2), FALSE, 1L), "'mnk'.*larger")
-  expect_error(g(A, A, A, c(2, -1, 2), FALSE, 1L), "'mnk'")
-  expect_error(g(A, A, A, c(2, NA, 2), FALSE, 1L), "'mnk'")
+  f0 <- c(FALSE, FALSE, FALSE)
+  expect_error(g(1:4, A, A, c(2, 2, 2), f0, 1L), "'A'")
+  expect_error(g(A, c(1, 2), A, c(2, 2, 2), f0, 1L), "'B'")
+  expect_error(g(A, A, "x", c(2, 2, 2), f0, 1L), "'C'")
+  expect_error(g(A, A, A, c(3, 2, 2), f0, 1L), "'mnk'.*larger")
+  expect_error(g(matrix(1, 2, 3), A, A, c(2, 2, 3), c(TRUE, FALSE, FALSE),
+                 1L), "'mnk'.*larger")
+  expect_error(g(A, A, A, c(2, -1, 2), f0, 1L), "'mnk'")
+  expect_error(g(A, A, A, c(2, NA, 2), f0, 1L), "'mnk'")
   expect_error(.Call(mirrorflow:::C_mf_gemm_check, A, A, A, c(2, 2, 2),
-                     FALSE, 1L), "'mnk'")
-  expect_error(g(A, A, A, c(2, 2, 2), NA, 1L), "'accumulate'")
-  expect_error(g(A, A, A, c(2, 2, 2), FALSE, 3L), "'isa'")
-  expect_error(g(A, A, A, c(2, 2, 2), FALSE, 1), "'isa'")
+                     f0, 1L), "'mnk'")
+  expect_error(g(A, A, A, c(2, 2, 2), c(FALSE, NA, FALSE), 1L), "'flags'")
+  expect_error(g(A, A, A, c(2, 2, 2), FALSE, 1L), "'flags'")
+  expect_error(g(A, A, A, c(2, 2, 2), f0, 3L), "'isa'")
+  expect_error(g(A, A, A, c(2, 2, 2), f0, 1), "'isa'")
   if (kern == "sse2")
-    expect_error(g(A, A, A, c(2, 2, 2), FALSE, 2L), "not available")
+    expect_error(g(A, A, A, c(2, 2, 2), f0, 2L), "not available")
 })
 
 test_that("a flow gives the same fit with every layout, to rounding", {
