@@ -4,10 +4,11 @@
  *
  * Why: the reference BLAS that R ships and Debian installs by default
  * forms dgemm as a column of axpy updates, loading and storing C once per
- * term of the sum, and runs at 3 to 5 GFlop/s on this machine whatever the
- * sizes. Holding a 4 x 4 (SSE2) or 8 x 4 (AVX) tile of C in registers
- * through the whole sum, with A copied into blocks that stay in cache,
- * runs the same products 3 (SSE2) to 7 (AVX) times faster.
+ * term of the sum, and runs at 3.8 to 4.8 Gflop/s on the development
+ * machine whatever the sizes. Holding a 4 x 4 (SSE2) or 8 x 4 (AVX) tile
+ * of C in registers through the whole sum, with A copied into blocks that
+ * stay in cache, runs the same products 2 to 3 (SSE2) and 4 to 6 (AVX)
+ * times faster there (bench/gemm_kernel.R).
  *
  * What it computes: every entry as the reference BLAS does, bit for bit,
  * for finite inputs. Each c_ij starts from 0 (or from C's own entry when
