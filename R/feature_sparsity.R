@@ -158,13 +158,26 @@ input_matrix <- function(fit, x, arg = "x") {
   x
 }
 
-# Hidden layers 1..upto, one n x m_l matrix each, through BLAS products.
+# h %*% t(w): in the "kernel" layout of the products (see ?blas_products)
+# by the package's own kernel, which gives the reference BLAS's numbers
+# 4 to 6 times faster; otherwise through R's BLAS.
+prod_tb <- function(h, w) {
+  if (!is.double(h) || !is.double(w) ||
+      .Call(C_mf_blas_mode, NA_integer_)[1L] != 2L)
+    return(h %*% t(w))
+  out <- .Call(C_mf_matprod_tb, h, w)
+  if (!is.null(rownames(h)) || !is.null(rownames(w)))
+    dimnames(out) <- list(rownames(h), rownames(w))
+  out
+}
+
+# Hidden layers 1..upto, one n x m_l matrix each, through prod_tb().
 hidden_activations <- function(net, w, x, upto) {
   s <- net$slope
   out <- vector("list", upto)
   h <- x
   for (l in seq_len(upto)) {
-    pre <- h %*% t(w[[l]])
+    pre <- prod_tb(h, w[[l]])
     h <- switch(net$activation,
                 relu = pmax(pre, 0),
                 leaky_relu = pmax(pre, 0) + s * pmin(pre, 0),

@@ -762,3 +762,26 @@ SEXP mf_gemm_check(SEXP A, SEXP B, SEXP C, SEXP mnk, SEXP flags, SEXP isa)
   UNPROTECT(1);
   return out;
 }
+
+/* A %*% t(B) for double matrices A (n x k) and B (m x k), by the own
+ * product kernel: R's `%*%` through the reference BLAS, bit for bit, at
+ * its kernel's speed (hidden activations in feature_sparsity() and its
+ * relatives). */
+SEXP mf_matprod_tb(SEXP A, SEXP B)
+{
+  int ar, ac, br, bc;
+  const double *a = real_matrix(A, "A", &ar, &ac),
+    *b = real_matrix(B, "B", &br, &bc);
+  if (ac != bc)
+    error("'A' (%d columns) and 'B' (%d columns) must have as many columns",
+          ac, bc);
+  if (!mf_gemm_kernel())
+    error("'A' %%*%% t('B') needs the product kernel, which this build lacks");
+  SEXP out = PROTECT(allocMatrix(REALSXP, ar, br));
+  double *work = (double *) R_alloc(MF_GEMM_WORK, sizeof(double));
+  if (ar > 0 && br > 0)
+    mf_gemm(0, 1, ar, br, ac, a, ar, b, br > 0 ? br : 1, 0, REAL(out), ar,
+            work);
+  UNPROTECT(1);
+  return out;
+}

@@ -25,5 +25,6 @@ SEXP mf_nnls(SEXP K, SEXP b);
 SEXP mf_sparsity(SEXP x, SEXP by_row, SEXP threads);
 SEXP mf_blas_mode(SEXP set);
 SEXP mf_gemm_check(SEXP A, SEXP B, SEXP C, SEXP mnk, SEXP flags, SEXP isa);
+SEXP mf_matprod_tb(SEXP A, SEXP B);
 
 #endif

@@ -25,6 +25,7 @@ static const R_CallMethodDef call_methods[] = {
   CALLDEF(mf_sparsity, 3),
   CALLDEF(mf_blas_mode, 1),
   CALLDEF(mf_gemm_check, 6),
+  CALLDEF(mf_matprod_tb, 2),
   {NULL, NULL, 0}
 };
 

@@ -113,6 +113,8 @@ targets <- list(
                 TRUE, TRUE, 1L)),
   blas_products = list(fun = "blas_products", args = list("auto")),
   C_mf_blas_mode = list(call = "C_mf_blas_mode", args = list(NA_integer_)),
+  C_mf_matprod_tb = list(call = "C_mf_matprod_tb",
+                         args = list(matrix(1, 3, 2), matrix(2, 4, 2))),
   C_mf_gemm_check = list(call = "C_mf_gemm_check",
                          args = list(matrix(1, 3, 2), matrix(2, 2, 4),
                                      matrix(0, 3, 4), c(3L, 4L, 2L),

@@ -320,6 +320,43 @@ test_that("the own product kernel is op(A) %*% op(B) on every path", {
     expect_error(g(A, A, A, c(2, 2, 2), f0, 2L), "not available")
 })
 
+test_that("hidden activations take the kernel and keep R's numbers", {
+  skip_if(attr(blas_products(), "kernel") == "none",
+          "this build has no product kernel (not x86-64)")
+  set.seed(132)
+  h <- matrix(rnorm(300 * 37), 300, dimnames = list(paste0("p", 1:300)))
+  w <- matrix(rnorm(19 * 37), 19)
+  h[5, 3] <- NA
+  h[7, 2] <- Inf
+  old <- blas_products("kernel")
+  on.exit(blas_products(old))
+  got <- mirrorflow:::prod_tb(h, w)
+  want <- h %*% t(w)
+  expect_equal(got, want, tolerance = 1e-13)
+  expect_identical(dimnames(got), dimnames(want))
+  expect_identical(is.na(got), is.na(want))
+  if (mirrorflow:::blas_layout_for(extSoftVersion()[["BLAS"]]) == "kernel")
+    expect_identical(got, want)
+  expect_identical(dim(mirrorflow:::prod_tb(h[, 0], w[, 0])), c(300L, 19L))
+  expect_true(all(mirrorflow:::prod_tb(h[, 0], w[, 0]) == 0))
+  expect_identical(dim(mirrorflow:::prod_tb(h[0, ], w)), c(0L, 19L))
+  # feature_sparsity() through either layout
+  net <- homogeneous_net(c(37, 19, 1), "relu")
+  fit <- suppressWarnings(mirror_flow(h[-c(5, 7), ], sign(h[-c(5, 7), 1]),
+                                      net = net, init = init_weights(net, 1),
+                                      integrator = "md",
+                                      control = flow_control(max_steps = 3),
+                                      progress = FALSE))
+  fk <- feature_sparsity(fit)
+  blas_products("copy")
+  expect_equal(feature_sparsity(fit), fk, tolerance = 1e-13)
+  # the entry point refuses what it cannot use, by name
+  mp <- function(a, b) .Call(mirrorflow:::C_mf_matprod_tb, a, b)
+  expect_error(mp(1:4, w), "'A'")
+  expect_error(mp(h, "w"), "'B'")
+  expect_error(mp(h, t(w)), "'A'.*'B'.*columns")
+})
+
 test_that("a flow gives the same fit with every layout, to rounding", {
   set.seed(109)
   net <- homogeneous_net(c(7, 300, 20, 1), "relu")
