@@ -32,8 +32,9 @@ NOT_CRAN=true R_LIBS="$work/lib" Rscript -e '
   library(mirrorflow, lib.loc = Sys.getenv("R_LIBS"))
   res <- as.data.frame(test_dir("tests/testthat", reporter = "summary",
                                 stop_on_failure = FALSE))
-  cat(sprintf("\n%d passed, %d failed\n", sum(res$passed),
-              sum(res$failed) + sum(res$error)))
+  failed <- sum(res$failed) + sum(res$error)
+  cat(sprintf("\n%d passed, %d failed\n", sum(res$passed), failed))
+  quit(status = if (failed > 0) 1 else 0)
 ' >"$log" 2>&1
 rc=$?
 set -e
