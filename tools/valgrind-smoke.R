@@ -66,6 +66,22 @@ for (integ in c("md", "adaptive"))
   quiet(xb, yb, net = deep3, integrator = integ,
         control = flow_control(eta = 1e-4, max_steps = 2))
 blas_products(old_layout)
+# the own product kernel on its own: strip and tile remainders, a sum
+# longer than one packed block, a block of rows past 128, both transposes,
+# both instruction sets where the machine has AVX; and A %*% t(B) for the
+# activation readers
+if (attr(blas_products(), "kernel") != "none") {
+  isas <- if (attr(blas_products(), "kernel") == "avx") 1:2 else 1L
+  for (isa in isas) for (ta in c(FALSE, TRUE)) for (tb in c(FALSE, TRUE)) {
+    m <- 131; n <- 7; k <- 261
+    A <- if (ta) matrix(rnorm(k * m), k) else matrix(rnorm(m * k), m)
+    B <- if (tb) matrix(rnorm(n * k), n) else matrix(rnorm(k * n), k)
+    .Call(mirrorflow:::C_mf_gemm_check, A, B, matrix(0, m, n),
+          as.integer(c(m, n, k)), c(ta, tb, TRUE), isa)
+  }
+  .Call(mirrorflow:::C_mf_matprod_tb, matrix(rnorm(301 * 13), 301),
+        matrix(rnorm(9 * 13), 9))
+}
 # the proximal integrator, on the cosh map past where the adaptive one
 # stalls, and on the other families
 for (m in list(mirror_map("cosh"), mirror_map("pnorm", p = 3),
