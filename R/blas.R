@@ -97,6 +97,10 @@ blas_layout_for <- function(path) {
   if (grepl("^libR?blas([.]|$)", basename(path))) "kernel" else "copy"
 }
 
+# The path of the package's vector beta * sinh (the hypentropy map's
+# inverse, src/vmath.c): 0 plain C, 1 SSE2, 2 AVX2.
+vmath_isa <- function() .Call(C_mf_vmath_path)
+
 .onLoad <- function(libname, pkgname) {
   opt <- getOption("mirrorflow.blas_products",
                    Sys.getenv("MIRRORFLOW_BLAS_PRODUCTS", "auto"))

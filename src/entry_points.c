@@ -785,3 +785,32 @@ SEXP mf_matprod_tb(SEXP A, SEXP B)
   UNPROTECT(1);
   return out;
 }
+
+/* beta * sinh(z) for a double vector z on the path isa (0L plain C, 1L
+ * SSE2, 2L AVX2; see vmath.c): the tests compare the paths and measure
+ * the error against libm. */
+SEXP mf_sinh_check(SEXP z, SEXP beta, SEXP isa)
+{
+  const double *zz = real_arg(z, "z", -1);
+  const double *b = real_arg(beta, "beta", 1);
+  if (XLENGTH(z) > INT_MAX) error("'z' is too long");
+  int set = asInteger(isa);
+  if (TYPEOF(isa) != INTSXP || XLENGTH(isa) != 1 || set == NA_INTEGER ||
+      set < 0 || set > 2)
+    error("'isa' must be 0L (plain C), 1L (SSE2) or 2L (AVX2)");
+  if (set > mf_vmath_isa())
+    error("'isa' %d is not available here (at most %d)", set,
+          mf_vmath_isa());
+  int n = (int) XLENGTH(z);
+  SEXP out = PROTECT(allocVector(REALSXP, n));
+  int *done = (int *) R_alloc((size_t) n / 2 + 1, sizeof(int));
+  mf_beta_sinh_isa(set, zz, *b, REAL(out), n, set ? done : NULL);
+  UNPROTECT(1);
+  return out;
+}
+
+/* The path mf_beta_sinh_array() takes here: 0 plain C, 1 SSE2, 2 AVX2. */
+SEXP mf_vmath_path(void)
+{
+  return ScalarInteger(mf_vmath_isa());
+}

@@ -26,5 +26,7 @@ SEXP mf_sparsity(SEXP x, SEXP by_row, SEXP threads);
 SEXP mf_blas_mode(SEXP set);
 SEXP mf_gemm_check(SEXP A, SEXP B, SEXP C, SEXP mnk, SEXP flags, SEXP isa);
 SEXP mf_matprod_tb(SEXP A, SEXP B);
+SEXP mf_sinh_check(SEXP z, SEXP beta, SEXP isa);
+SEXP mf_vmath_path(void);
 
 #endif

@@ -26,6 +26,8 @@ static const R_CallMethodDef call_methods[] = {
   CALLDEF(mf_blas_mode, 1),
   CALLDEF(mf_gemm_check, 6),
   CALLDEF(mf_matprod_tb, 2),
+  CALLDEF(mf_sinh_check, 3),
+  CALLDEF(mf_vmath_path, 0),
   {NULL, NULL, 0}
 };
 

@@ -174,6 +174,17 @@ int mf_gemm_kernel(void);
 void mf_gemm_isa(int isa, int ta, int tb, int m, int n, int k,
                  const double *A, int lda, const double *B, int ldb,
                  int accumulate, double *C, int ldc, double *work);
+/* beta * sinh(z) (vmath.c): the hypentropy map's inverse, within 3 units
+ * in the last place of libm's and the same on every path. */
+double mf_beta_sinh(double z, double beta);
+/* ... over an array on the processor's best path; out may be z. */
+void mf_beta_sinh_array(const double *z, double beta, double *out, int n);
+/* Which path: 0 plain C, 1 SSE2, 2 AVX2. */
+int mf_vmath_isa(void);
+/* ... on a given path isa <= mf_vmath_isa(); done: room for n / 2 ints,
+ * or NULL for plain C. */
+void mf_beta_sinh_isa(int isa, const double *z, double beta, double *out,
+                      int n, int *done);
 /* The OpenMP threads to use for `requested`: 1 in a process forked from
  * the one that first used several (see sparsity.c). */
 int mf_omp_threads(int requested);
