@@ -142,26 +142,35 @@ static void beta_sinh_sse2(const double *z, double beta, double *out, int n,
     __m128d a = _mm_andnot_pd(sgnmask, x);
     /* lanes past the range (or NaN) go to the scalar code afterwards */
     if (_mm_movemask_pd(_mm_cmplt_pd(a, lim)) != 3) continue;
-    __m128d a2 = _mm_mul_pd(a, a);
-    __m128d p = _mm_set1_pd(S19);
-#define H(c) p = _mm_add_pd(_mm_mul_pd(p, a2), _mm_set1_pd(c))
-    H(S17); H(S15); H(S13); H(S11); H(S9); H(S7); H(S5); H(S3);
-#undef H
-    __m128d small = _mm_add_pd(a, _mm_mul_pd(a, _mm_mul_pd(a2, p)));
-    __m128d t = _mm_add_pd(_mm_mul_pd(a, _mm_set1_pd(LOG2E)), shift);
-    __m128d k = _mm_sub_pd(t, shift);
-    __m128d r = _mm_sub_pd(_mm_sub_pd(a, _mm_mul_pd(k, _mm_set1_pd(LN2HI))),
-                           _mm_mul_pd(k, _mm_set1_pd(LN2LO)));
-    __m128d q = _mm_set1_pd(E13);
-#define H(c) q = _mm_add_pd(_mm_mul_pd(q, r), _mm_set1_pd(c))
-    H(E12); H(E11); H(E10); H(E9); H(E8); H(E7); H(E6); H(E5); H(E4); H(E3);
-    H(E2); H(1.0); H(1.0);
-#undef H
-    __m128i bits = _mm_slli_epi64(_mm_add_epi64(_mm_castpd_si128(t), bias),
-                                  52);
-    __m128d E = _mm_mul_pd(q, _mm_castsi128_pd(bits));
-    __m128d big = _mm_mul_pd(half, _mm_sub_pd(E, _mm_div_pd(one, E)));
+    /* each half only where a lane needs it: the same operations per
+     * lane either way */
     __m128d lt1 = _mm_cmplt_pd(a, one);
+    int sm = _mm_movemask_pd(lt1);
+    __m128d small = _mm_setzero_pd(), big = _mm_setzero_pd();
+    if (sm) {
+      __m128d a2 = _mm_mul_pd(a, a);
+      __m128d p = _mm_set1_pd(S19);
+#define H(c) p = _mm_add_pd(_mm_mul_pd(p, a2), _mm_set1_pd(c))
+      H(S17); H(S15); H(S13); H(S11); H(S9); H(S7); H(S5); H(S3);
+#undef H
+      small = _mm_add_pd(a, _mm_mul_pd(a, _mm_mul_pd(a2, p)));
+    }
+    if (sm != 3) {
+      __m128d t = _mm_add_pd(_mm_mul_pd(a, _mm_set1_pd(LOG2E)), shift);
+      __m128d k = _mm_sub_pd(t, shift);
+      __m128d r = _mm_sub_pd(
+        _mm_sub_pd(a, _mm_mul_pd(k, _mm_set1_pd(LN2HI))),
+        _mm_mul_pd(k, _mm_set1_pd(LN2LO)));
+      __m128d q = _mm_set1_pd(E13);
+#define H(c) q = _mm_add_pd(_mm_mul_pd(q, r), _mm_set1_pd(c))
+      H(E12); H(E11); H(E10); H(E9); H(E8); H(E7); H(E6); H(E5); H(E4);
+      H(E3); H(E2); H(1.0); H(1.0);
+#undef H
+      __m128i bits = _mm_slli_epi64(
+        _mm_add_epi64(_mm_castpd_si128(t), bias), 52);
+      __m128d E = _mm_mul_pd(q, _mm_castsi128_pd(bits));
+      big = _mm_mul_pd(half, _mm_sub_pd(E, _mm_div_pd(one, E)));
+    }
     __m128d s = _mm_or_pd(_mm_and_pd(lt1, small), _mm_andnot_pd(lt1, big));
     s = _mm_or_pd(s, _mm_and_pd(sgnmask, x));
     _mm_storeu_pd(out + i, _mm_mul_pd(b, s));
@@ -185,28 +194,34 @@ static void beta_sinh_avx2(const double *z, double beta, double *out, int n,
     __m256d a = _mm256_andnot_pd(sgnmask, x);
     if (_mm256_movemask_pd(_mm256_cmp_pd(a, lim, _CMP_LT_OQ)) != 15)
       continue;
-    __m256d a2 = _mm256_mul_pd(a, a);
-    __m256d p = _mm256_set1_pd(S19);
-#define H(c) p = _mm256_add_pd(_mm256_mul_pd(p, a2), _mm256_set1_pd(c))
-    H(S17); H(S15); H(S13); H(S11); H(S9); H(S7); H(S5); H(S3);
-#undef H
-    __m256d small = _mm256_add_pd(a, _mm256_mul_pd(a, _mm256_mul_pd(a2, p)));
-    __m256d t = _mm256_add_pd(_mm256_mul_pd(a, _mm256_set1_pd(LOG2E)), shift);
-    __m256d k = _mm256_sub_pd(t, shift);
-    __m256d r = _mm256_sub_pd(
-      _mm256_sub_pd(a, _mm256_mul_pd(k, _mm256_set1_pd(LN2HI))),
-      _mm256_mul_pd(k, _mm256_set1_pd(LN2LO)));
-    __m256d q = _mm256_set1_pd(E13);
-#define H(c) q = _mm256_add_pd(_mm256_mul_pd(q, r), _mm256_set1_pd(c))
-    H(E12); H(E11); H(E10); H(E9); H(E8); H(E7); H(E6); H(E5); H(E4); H(E3);
-    H(E2); H(1.0); H(1.0);
-#undef H
-    __m256i bits = _mm256_slli_epi64(
-      _mm256_add_epi64(_mm256_castpd_si256(t), bias), 52);
-    __m256d E = _mm256_mul_pd(q, _mm256_castsi256_pd(bits));
-    __m256d big = _mm256_mul_pd(half,
-                                _mm256_sub_pd(E, _mm256_div_pd(one, E)));
     __m256d lt1 = _mm256_cmp_pd(a, one, _CMP_LT_OQ);
+    int sm = _mm256_movemask_pd(lt1);
+    __m256d small = _mm256_setzero_pd(), big = _mm256_setzero_pd();
+    if (sm) {
+      __m256d a2 = _mm256_mul_pd(a, a);
+      __m256d p = _mm256_set1_pd(S19);
+#define H(c) p = _mm256_add_pd(_mm256_mul_pd(p, a2), _mm256_set1_pd(c))
+      H(S17); H(S15); H(S13); H(S11); H(S9); H(S7); H(S5); H(S3);
+#undef H
+      small = _mm256_add_pd(a, _mm256_mul_pd(a, _mm256_mul_pd(a2, p)));
+    }
+    if (sm != 15) {
+      __m256d t = _mm256_add_pd(_mm256_mul_pd(a, _mm256_set1_pd(LOG2E)),
+                                shift);
+      __m256d k = _mm256_sub_pd(t, shift);
+      __m256d r = _mm256_sub_pd(
+        _mm256_sub_pd(a, _mm256_mul_pd(k, _mm256_set1_pd(LN2HI))),
+        _mm256_mul_pd(k, _mm256_set1_pd(LN2LO)));
+      __m256d q = _mm256_set1_pd(E13);
+#define H(c) q = _mm256_add_pd(_mm256_mul_pd(q, r), _mm256_set1_pd(c))
+      H(E12); H(E11); H(E10); H(E9); H(E8); H(E7); H(E6); H(E5); H(E4);
+      H(E3); H(E2); H(1.0); H(1.0);
+#undef H
+      __m256i bits = _mm256_slli_epi64(
+        _mm256_add_epi64(_mm256_castpd_si256(t), bias), 52);
+      __m256d E = _mm256_mul_pd(q, _mm256_castsi256_pd(bits));
+      big = _mm256_mul_pd(half, _mm256_sub_pd(E, _mm256_div_pd(one, E)));
+    }
     __m256d s = _mm256_blendv_pd(big, small, lt1);
     s = _mm256_or_pd(s, _mm256_and_pd(sgnmask, x));
     _mm256_storeu_pd(out + i, _mm256_mul_pd(b, s));
