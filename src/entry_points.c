@@ -803,8 +803,7 @@ SEXP mf_sinh_check(SEXP z, SEXP beta, SEXP isa)
           mf_vmath_isa());
   int n = (int) XLENGTH(z);
   SEXP out = PROTECT(allocVector(REALSXP, n));
-  int *done = (int *) R_alloc((size_t) n / 2 + 1, sizeof(int));
-  mf_beta_sinh_isa(set, zz, *b, REAL(out), n, set ? done : NULL);
+  mf_beta_sinh_isa(set, zz, *b, REAL(out), n);
   UNPROTECT(1);
   return out;
 }

@@ -181,10 +181,9 @@ double mf_beta_sinh(double z, double beta);
 void mf_beta_sinh_array(const double *z, double beta, double *out, int n);
 /* Which path: 0 plain C, 1 SSE2, 2 AVX2. */
 int mf_vmath_isa(void);
-/* ... on a given path isa <= mf_vmath_isa(); done: room for n / 2 ints,
- * or NULL for plain C. */
+/* ... on a given path isa <= mf_vmath_isa(). */
 void mf_beta_sinh_isa(int isa, const double *z, double beta, double *out,
-                      int n, int *done);
+                      int n);
 /* The OpenMP threads to use for `requested`: 1 in a process forked from
  * the one that first used several (see sparsity.c). */
 int mf_omp_threads(int requested);

@@ -5,7 +5,7 @@
  * it), so on a 64-256-256-1 net (82,000 parameters) it took a fifth of a
  * mirror-descent step with the own product kernel and a third with
  * OpenBLAS (perf, 256 points). The loop here evaluates four (AVX2) or
- * two (SSE2) arguments at once with no calls and no branches.
+ * two (SSE2) arguments at once without library calls.
  *
  * How: with a = |z|,
  *   a < 1:       the Taylor series a + a^3/3! + ... + a^19/19!, in Horner
@@ -17,8 +17,8 @@
  *                first term left out, 4e-18 relative), 2^k put together
  *                in the exponent bits. The subtraction loses at most a
  *                factor coth(1) = 1.31 of relative accuracy;
- *   otherwise:   (a >= 20, NaN) the scalar beta_sinh() of mirror_maps.c,
- *                libm's sinh with care for overflow.
+ *   otherwise:   (a >= 20, NaN) mf_beta_sinh() below: libm's exp, with
+ *                care for overflow.
  * The result keeps z's sign and is multiplied by beta last, as
  * beta * sinh(z) would be. Against libm's sinh it is within 3 units in
  * the last place over the whole range (tests/testthat/test-mirror_map.R
@@ -129,8 +129,7 @@ double mf_beta_sinh(double z, double beta)
 }
 
 #if MF_VSSE2
-static void beta_sinh_sse2(const double *z, double beta, double *out, int n,
-                           int *done)
+static int beta_sinh_sse2(const double *z, double beta, double *out, int n)
 {
   const __m128d sgnmask = _mm_set1_pd(-0.0), one = _mm_set1_pd(1.0),
     half = _mm_set1_pd(0.5), shift = _mm_set1_pd(SHIFT),
@@ -140,8 +139,12 @@ static void beta_sinh_sse2(const double *z, double beta, double *out, int n,
   for (; i + 2 <= n; i += 2) {
     __m128d x = _mm_loadu_pd(z + i);
     __m128d a = _mm_andnot_pd(sgnmask, x);
-    /* lanes past the range (or NaN) go to the scalar code afterwards */
-    if (_mm_movemask_pd(_mm_cmplt_pd(a, lim)) != 3) continue;
+    /* a pair with a lane past the range (or NaN) goes to the scalar code */
+    if (_mm_movemask_pd(_mm_cmplt_pd(a, lim)) != 3) {
+      out[i] = mf_beta_sinh(z[i], beta);
+      out[i + 1] = mf_beta_sinh(z[i + 1], beta);
+      continue;
+    }
     /* each half only where a lane needs it: the same operations per
      * lane either way */
     __m128d lt1 = _mm_cmplt_pd(a, one);
@@ -174,15 +177,14 @@ static void beta_sinh_sse2(const double *z, double beta, double *out, int n,
     __m128d s = _mm_or_pd(_mm_and_pd(lt1, small), _mm_andnot_pd(lt1, big));
     s = _mm_or_pd(s, _mm_and_pd(sgnmask, x));
     _mm_storeu_pd(out + i, _mm_mul_pd(b, s));
-    done[i / 2] = 1;
   }
+  return i;
 }
 #endif
 
 #if MF_VAVX2
 __attribute__((target("avx2")))
-static void beta_sinh_avx2(const double *z, double beta, double *out, int n,
-                           int *done)
+static int beta_sinh_avx2(const double *z, double beta, double *out, int n)
 {
   const __m256d sgnmask = _mm256_set1_pd(-0.0), one = _mm256_set1_pd(1.0),
     half = _mm256_set1_pd(0.5), shift = _mm256_set1_pd(SHIFT),
@@ -192,8 +194,10 @@ static void beta_sinh_avx2(const double *z, double beta, double *out, int n,
   for (; i + 4 <= n; i += 4) {
     __m256d x = _mm256_loadu_pd(z + i);
     __m256d a = _mm256_andnot_pd(sgnmask, x);
-    if (_mm256_movemask_pd(_mm256_cmp_pd(a, lim, _CMP_LT_OQ)) != 15)
+    if (_mm256_movemask_pd(_mm256_cmp_pd(a, lim, _CMP_LT_OQ)) != 15) {
+      for (int j = i; j < i + 4; j++) out[j] = mf_beta_sinh(z[j], beta);
       continue;
+    }
     __m256d lt1 = _mm256_cmp_pd(a, one, _CMP_LT_OQ);
     int sm = _mm256_movemask_pd(lt1);
     __m256d small = _mm256_setzero_pd(), big = _mm256_setzero_pd();
@@ -225,8 +229,8 @@ static void beta_sinh_avx2(const double *z, double beta, double *out, int n,
     __m256d s = _mm256_blendv_pd(big, small, lt1);
     s = _mm256_or_pd(s, _mm256_and_pd(sgnmask, x));
     _mm256_storeu_pd(out + i, _mm256_mul_pd(b, s));
-    done[i / 4] = 1;
   }
+  return i;
 }
 #endif
 
@@ -249,39 +253,23 @@ int mf_vmath_isa(void)
 
 /* out[i] = beta * sinh(z[i]), i < n, on the given path (0 plain C, 1
  * SSE2, 2 AVX2; at most mf_vmath_isa()). The vector loops take whole
- * groups of 2 or 4 whose arguments all lie in (-20, 20) and mark them in
- * done (room for n / 2 ints, from the caller; NULL: plain C throughout);
- * everything else goes through mf_beta_sinh(). out may be z. */
+ * groups of 4 or 2, a group with an argument outside (-20, 20) through
+ * mf_beta_sinh(); plain C takes the rest. out may be z. */
 void mf_beta_sinh_isa(int isa, const double *z, double beta, double *out,
-                      int n, int *done)
+                      int n)
 {
-  int w = 1;
-  if (done && isa > 0) {
-    w = isa == 2 ? 4 : 2;
-    memset(done, 0, sizeof(int) * (size_t) (n / w));
+  int i = 0;
 #if MF_VAVX2
-    if (isa == 2) beta_sinh_avx2(z, beta, out, n, done);
+  if (isa == 2) i = beta_sinh_avx2(z, beta, out, n);
 #endif
 #if MF_VSSE2
-    if (isa == 1) beta_sinh_sse2(z, beta, out, n, done);
+  if (isa == 1) i = beta_sinh_sse2(z, beta, out, n);
 #endif
-  }
-  int groups = done && isa > 0 ? n / w : 0;
-  for (int g = 0; g < groups; g++)
-    if (!done[g])
-      for (int i = g * w; i < (g + 1) * w; i++)
-        out[i] = mf_beta_sinh(z[i], beta);
-  for (int i = groups * w; i < n; i++) out[i] = mf_beta_sinh(z[i], beta);
+  for (; i < n; i++) out[i] = mf_beta_sinh(z[i], beta);
 }
 
-/* The same on the processor's best path, in blocks so that the marks
- * live on the stack. */
+/* The same on the processor's best path. */
 void mf_beta_sinh_array(const double *z, double beta, double *out, int n)
 {
-  enum { B = 1024 };
-  int done[B / 2], isa = mf_vmath_isa();
-  for (int i0 = 0; i0 < n; i0 += B) {
-    int nb = n - i0 < B ? n - i0 : B;
-    mf_beta_sinh_isa(isa, z + i0, beta, out + i0, nb, done);
-  }
+  mf_beta_sinh_isa(mf_vmath_isa(), z, beta, out, n);
 }
